@@ -1,0 +1,140 @@
+"""Spectrum and geometry of an embedding space (definitions: DESIGN.md).
+
+Singular values come from the float64 Gram matrix (D x D, or N x N when N < D): at the
+rank tolerance used here (float32 eps of the stored embeddings) that is accurate enough,
+and far cheaper than a full SVD of an N x D matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+VARIANCE_LEVELS = (0.90, 0.95, 0.99)
+
+
+def _check_matrix(x: np.ndarray, name: str = "X") -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"{name} must be floating point, got dtype {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        rows = np.flatnonzero(~np.all(np.isfinite(x), axis=1))
+        raise ValueError(f"{name} has NaN or inf in {rows.size} rows (first: row {int(rows[0])})")
+    return x
+
+
+def singular_values(x: np.ndarray) -> np.ndarray:
+    """Singular values of X, descending, via the float64 Gram matrix. Shape (min(N, D),)."""
+    x = _check_matrix(x).astype(np.float64, copy=False)
+    gram = x.T @ x if x.shape[1] <= x.shape[0] else x @ x.T
+    eig = np.linalg.eigvalsh(gram)[::-1]
+    return np.sqrt(np.clip(eig, 0.0, None))
+
+
+def matrix_rank_from_sv(sv: np.ndarray, shape: tuple[int, int], dtype: np.dtype) -> int:
+    """NumPy ``matrix_rank`` convention with the eps of the dtype the data is stored in."""
+    if sv.size == 0 or sv[0] == 0:
+        return 0
+    tol = sv[0] * max(shape) * np.finfo(dtype).eps
+    return int(np.count_nonzero(sv > tol))
+
+
+def effective_rank(sv: np.ndarray) -> float:
+    """Roy & Vetterli (2007): exp of the Shannon entropy of sigma / sum(sigma)."""
+    total = float(np.sum(sv))
+    if total == 0:
+        return 0.0
+    p = sv[sv > 0] / total
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def stable_rank(sv: np.ndarray) -> float:
+    """sum(sigma^2) / sigma_1^2."""
+    return float(np.sum(sv**2) / sv[0] ** 2) if sv.size and sv[0] > 0 else 0.0
+
+
+def rankme(sv: np.ndarray, eps: float = 1e-7) -> float:
+    """RankMe (Garrido et al. 2023): exp entropy of sigma/||sigma||_1 + eps, with eps=1e-7 as
+    in the paper's code. Equals the effective rank up to that eps."""
+    p = sv / (np.sum(np.abs(sv)) + eps) + eps
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def dims_for_variance(x: np.ndarray, levels=VARIANCE_LEVELS) -> dict[str, int]:
+    """Smallest number of principal components of the centred X explaining each level."""
+    x = _check_matrix(x).astype(np.float64)
+    sv = singular_values(x - x.mean(axis=0))
+    var = sv**2
+    total = var.sum()
+    out = {}
+    for level in levels:
+        if total == 0:
+            out[f"dims_{round(level * 100)}"] = 0
+            continue
+        cum = np.cumsum(var) / total
+        out[f"dims_{round(level * 100)}"] = int(np.searchsorted(cum, level - 1e-12) + 1)
+    return out
+
+
+def spectrum_stats(x: np.ndarray, center: bool = False) -> dict:
+    """Spectral statistics of the rows of X (N, D) as given (normalise before calling).
+
+    Returns singular_values (descending, float64), shape, rank (matrix_rank convention on
+    X's own dtype), effective_rank, stable_rank, rankme, and dims_90/95/99 of the centred
+    matrix. ``center=True`` removes the mean row first (keys unchanged).
+    """
+    x = _check_matrix(x)
+    data = x.astype(np.float64)
+    if center:
+        data = data - data.mean(axis=0)
+    sv = singular_values(data)
+    return {
+        "shape": [int(x.shape[0]), int(x.shape[1])],
+        "centered": bool(center),
+        "rank": matrix_rank_from_sv(sv, x.shape, x.dtype),
+        "effective_rank": effective_rank(sv),
+        "stable_rank": stable_rank(sv),
+        "rankme": rankme(sv),
+        **dims_for_variance(x),
+        "singular_values": sv.tolist(),
+    }
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def modality_gap(video_emb: np.ndarray, text_emb: np.ndarray) -> float:
+    """Liang et al. (2022): L2 distance between the centroids of the normalised modalities."""
+    v = _check_matrix(video_emb, "video_emb")
+    t = _check_matrix(text_emb, "text_emb")
+    if v.shape[1] != t.shape[1]:
+        raise ValueError(f"dimension mismatch: video D={v.shape[1]}, text D={t.shape[1]}")
+    return float(np.linalg.norm(_normalize(v).mean(axis=0) - _normalize(t).mean(axis=0)))
+
+
+def alignment(video_emb: np.ndarray, text_emb: np.ndarray, text_video_index: np.ndarray) -> float:
+    """Wang & Isola (2020): mean squared distance between each caption and its video."""
+    v = _normalize(_check_matrix(video_emb, "video_emb"))
+    t = _normalize(_check_matrix(text_emb, "text_emb"))
+    idx = np.asarray(text_video_index)
+    return float(np.mean(np.sum((v[idx] - t) ** 2, axis=1)))
+
+
+def uniformity(x: np.ndarray, t: float = 2.0, max_rows: int = 5000, seed: int = 0) -> float:
+    """Wang & Isola (2020): log mean exp(-t ||x - y||^2) over distinct pairs of rows.
+
+    Above ``max_rows`` rows a fixed random subset is used (the pair count is quadratic).
+    """
+    x = _normalize(_check_matrix(x))
+    if x.shape[0] < 2:
+        raise ValueError(f"uniformity needs at least 2 rows, got {x.shape[0]}")
+    if x.shape[0] > max_rows:
+        x = x[np.random.default_rng(seed).choice(x.shape[0], max_rows, replace=False)]
+    sq = np.clip(2.0 - 2.0 * (x @ x.T), 0.0, None)
+    iu = np.triu_indices(x.shape[0], k=1)
+    vals = -t * sq[iu]
+    peak = vals.max()
+    return float(peak + np.log(np.mean(np.exp(vals - peak))))

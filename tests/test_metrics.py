@@ -1,0 +1,143 @@
+"""Retrieval metrics against hand-computed cases and scikit-learn (DESIGN.md definitions)."""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, ndcg_score
+
+from vidspace.metrics import retrieval_metrics, t2v_ranks, v2t_positions
+
+L3 = 1 / math.log2(3)
+
+# two videos, three captions: t0 and t1 describe v0, t2 describes v1
+V = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+T = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
+IDX = np.array([0, 0, 1])
+
+
+def test_hand_computed_t2v_ranks_with_tie_against_model():
+    # t1 scores 0 with its video and 1 with the other: rank 2
+    assert t2v_ranks(T, V, IDX).tolist() == [1, 2, 1]
+
+
+def test_hand_computed_multi_caption_v2t_positions():
+    queries, positions = v2t_positions(T, V, IDX)
+    assert queries.tolist() == [0, 1]
+    # v0 scores captions [1, 0, 0.6]: t0 at 1, t1 after t2 at 3; v1 scores [0, 1, 0.8]: t2 at 2
+    assert [p.tolist() for p in positions] == [[1, 3], [2]]
+
+
+def test_hand_computed_summary():
+    m = retrieval_metrics(T, V, IDX, ks=(1, 2), ndcg_k=2)
+    t2v, v2t = m["t2v"], m["v2t"]
+    assert t2v["R@1"] == pytest.approx(2 / 3)
+    assert t2v["R@2"] == pytest.approx(1.0)
+    assert t2v["MedR"] == 1.0
+    assert t2v["MeanR"] == pytest.approx(4 / 3)
+    assert t2v["MRR"] == pytest.approx(5 / 6)
+    assert t2v["mAP"] == pytest.approx(5 / 6)
+    assert t2v["NDCG@2"] == pytest.approx((2 + L3) / 3)
+    assert t2v["n_queries"] == 3
+    assert v2t["R@1"] == pytest.approx(0.5)
+    assert v2t["MedR"] == 1.5
+    assert v2t["MRR"] == pytest.approx(0.75)
+    # v0: only p1=1 within k=2, ideal 1 + 1/log2(3); v1: p1=2 of ideal 1
+    assert v2t["NDCG@2"] == pytest.approx((1 / (1 + L3) + L3) / 2)
+    assert v2t["mAP"] == pytest.approx(((1 + 2 / 3) / 2 + 1 / 2) / 2)
+    assert v2t["n_queries"] == 2
+
+
+def test_constant_embeddings_rank_last_under_tie_rule():
+    n = 4
+    v = np.ones((n, 3), dtype=np.float32)
+    t = np.ones((n, 3), dtype=np.float32)
+    idx = np.arange(n)
+    assert t2v_ranks(t, v, idx).tolist() == [n] * n
+    _, pos = v2t_positions(t, v, idx)
+    assert [p.tolist() for p in pos] == [[n]] * n
+
+
+def test_relevant_captions_tied_with_each_other_are_not_penalised_among_themselves():
+    v = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    t = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
+    idx = np.array([0, 0, 1])
+    _, pos = v2t_positions(t, v, idx)
+    # v0: its two captions tie with the negative t2: both are passed by it
+    assert pos[0].tolist() == [2, 3]
+    # v1 scores all captions 0: t2 ties with two negatives
+    assert pos[1].tolist() == [3]
+
+
+def test_binary_vectors():
+    v = np.array([[1, 1, -1, -1], [1, -1, 1, -1], [-1, -1, 1, 1]], dtype=np.float32)
+    t = np.array([[1, 1, -1, 1], [1, -1, 1, 1], [1, 1, 1, 1]], dtype=np.float32)
+    idx = np.array([0, 1, 2])
+    # scores: t0 -> [2, -2, -2]; t1 -> [-2, 2, 2]; t2 -> [0, 0, 0]
+    assert t2v_ranks(t, v, idx).tolist() == [1, 2, 3]
+
+
+def test_identical_embeddings_give_perfect_recall():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    m = retrieval_metrics(x, x, np.arange(50))
+    for direction in ("t2v", "v2t"):
+        assert m[direction]["R@1"] == 1.0
+        assert m[direction]["MedR"] == 1.0
+        assert m[direction]["NDCG@10"] == pytest.approx(1.0)
+
+
+def test_invariant_under_permutation_and_chunking():
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(30, 8)).astype(np.float32)
+    idx = rng.integers(0, 30, size=70)
+    t = (v[idx] + rng.normal(scale=1.5, size=(70, 8))).astype(np.float32)
+    base = retrieval_metrics(t, v, idx)
+    tp = rng.permutation(70)
+    vp = rng.permutation(30)
+    inverse = np.argsort(vp)
+    permuted = retrieval_metrics(t[tp], v[vp], inverse[idx[tp]])
+    chunked = retrieval_metrics(t, v, idx, chunk_elements=7)
+    for direction in ("t2v", "v2t"):
+        assert permuted[direction] == pytest.approx(base[direction])
+        assert chunked[direction] == pytest.approx(base[direction])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matches_sklearn_without_ties(seed):
+    rng = np.random.default_rng(seed)
+    n, per = 12, 3
+    v = rng.normal(size=(n, 6))
+    idx = np.repeat(np.arange(n), per)
+    t = v[idx] + rng.normal(scale=1.0, size=(n * per, 6))
+    m = retrieval_metrics(t, v, idx, ndcg_k=10)
+    scores = v @ t.T
+    truth = (idx[None, :] == np.arange(n)[:, None]).astype(int)
+    assert m["v2t"]["NDCG@10"] == pytest.approx(ndcg_score(truth, scores, k=10))
+    ap = np.mean([average_precision_score(truth[j], scores[j]) for j in range(n)])
+    assert m["v2t"]["mAP"] == pytest.approx(ap)
+    t_scores = t @ v.T
+    t_truth = (np.arange(n)[None, :] == idx[:, None]).astype(int)
+    assert m["t2v"]["NDCG@10"] == pytest.approx(ndcg_score(t_truth, t_scores, k=10))
+    assert m["t2v"]["mAP"] == pytest.approx(m["t2v"]["MRR"])
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((np.ones((3, 4)), np.ones((2, 5)), np.array([0, 1, 1])), "dimension mismatch"),
+        ((np.ones((0, 4)), np.ones((2, 4)), np.array([], dtype=int)), "empty"),
+        ((np.ones((3, 4)), np.ones((2, 4)), np.array([0, 1, 2])), "out of range"),
+        ((np.ones((3, 4)), np.ones((2, 4)), np.array([0, 1])), "shape"),
+        ((np.full((3, 4), np.nan), np.ones((2, 4)), np.array([0, 1, 1])), "NaN"),
+    ],
+)
+def test_bad_input_raises_value_error(args, match):
+    with pytest.raises(ValueError, match=match):
+        retrieval_metrics(*args, ks=(1,), ndcg_k=1)
+
+
+def test_k_larger_than_gallery():
+    with pytest.raises(ValueError, match="larger than the video gallery"):
+        retrieval_metrics(T, V, IDX, ks=(1, 5), ndcg_k=2)
