@@ -1,0 +1,121 @@
+"""Dataset adapters: each one writes the manifest and captions tables of DESIGN.md.
+
+An adapter is a function ``(out_dir, options, seed) -> DownloadResult``. Videos land in
+``out_dir/videos/``; the manifest's ``path`` column is relative to ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from vidspace.io import write_failures, write_table
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = ["video_id", "path", "category", "split", "start", "end"]
+CAPTION_COLUMNS = ["caption_id", "video_id", "caption"]
+VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass
+class DownloadResult:
+    manifest: pd.DataFrame
+    captions: pd.DataFrame
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+
+Adapter = Callable[[Path, dict, int], DownloadResult]
+
+
+def _synthetic(out_dir: Path, options: dict, seed: int) -> DownloadResult:
+    from vidspace.datasets.synthetic import generate
+
+    return generate(out_dir, seed=seed, **options)
+
+
+ADAPTERS: dict[str, Adapter] = {"synthetic": _synthetic}
+# Named in config.yaml for full reproduction; their adapters are not written yet.
+PLANNED_ADAPTERS = ("msrvtt", "vatex", "youcook2", "coco_captions", "csv")
+
+
+def get_adapter(name: str) -> Adapter:
+    if name in ADAPTERS:
+        return ADAPTERS[name]
+    if name in PLANNED_ADAPTERS:
+        raise NotImplementedError(
+            f"dataset adapter {name!r} is planned but not implemented in this version; "
+            f"available: {sorted(ADAPTERS)}"
+        )
+    raise ValueError(f"unknown dataset adapter {name!r}; available: {sorted(ADAPTERS)}")
+
+
+def check_video_id(video_id: str) -> str:
+    """A video id becomes part of paths: allow only a safe, bounded alphabet."""
+    if not isinstance(video_id, str) or not VIDEO_ID_PATTERN.match(video_id):
+        raise ValueError(
+            f"invalid video id {video_id!r}: expected 1-128 characters of [A-Za-z0-9_.-], "
+            "not starting with '.' or '-'"
+        )
+    return video_id
+
+
+def validate_tables(manifest: pd.DataFrame, captions: pd.DataFrame, source: str) -> None:
+    """Raise ValueError naming the problem if the tables break the contract."""
+    for name, df, cols in (
+        ("manifest", manifest, MANIFEST_COLUMNS),
+        ("captions", captions, CAPTION_COLUMNS),
+    ):
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise ValueError(f"{source}: {name} is missing columns {missing}")
+    for vid in manifest["video_id"]:
+        check_video_id(vid)
+    dup = manifest["video_id"][manifest["video_id"].duplicated()]
+    if len(dup):
+        raise ValueError(f"{source}: duplicate video ids in manifest: {sorted(set(dup))[:5]}")
+    dup = captions["caption_id"][captions["caption_id"].duplicated()]
+    if len(dup):
+        raise ValueError(f"{source}: duplicate caption ids: {sorted(set(dup))[:5]}")
+    orphan = ~captions["video_id"].isin(manifest["video_id"])
+    if orphan.any():
+        raise ValueError(
+            f"{source}: {int(orphan.sum())} captions name videos not in the manifest, "
+            f"e.g. {captions['video_id'][orphan].iloc[0]!r}"
+        )
+    empty = captions["caption"].fillna("").str.strip() == ""
+    if empty.any():
+        raise ValueError(
+            f"{source}: {int(empty.sum())} empty captions, e.g. caption id "
+            f"{captions['caption_id'][empty].iloc[0]!r}"
+        )
+
+
+def download(
+    adapter: str,
+    options: dict,
+    seed: int,
+    manifest_path: str | Path,
+    captions_path: str | Path,
+    failures_path: str | Path,
+) -> DownloadResult:
+    """Run one adapter and write its manifest, captions and failures tables."""
+    out_dir = Path(manifest_path).parent
+    result = get_adapter(adapter)(out_dir, dict(options), seed)
+    validate_tables(result.manifest, result.captions, f"dataset adapter {adapter!r}")
+    write_table(captions_path, result.captions[CAPTION_COLUMNS])
+    write_failures(failures_path, result.failures)
+    write_table(manifest_path, result.manifest[MANIFEST_COLUMNS])
+    logger.info(
+        "%s: %d videos, %d captions, %d failures",
+        adapter,
+        len(result.manifest),
+        len(result.captions),
+        len(result.failures),
+    )
+    return result

@@ -1,0 +1,147 @@
+"""File contracts: atomic writes, embedding files, JSON results, failure tables."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FAILURE_COLUMNS = ["video_id", "stage", "reason"]
+
+REQUIRED_KEYS = ("video_emb", "video_ids")
+TEXT_KEYS = ("text_emb", "text_ids", "text_video_index")
+OPTIONAL_KEYS = ("frame_emb", "categories", "split")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only on success.
+
+    No partial file is ever visible under the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=suffix or "".join(path.suffixes)
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_table(path: str | os.PathLike, df: pd.DataFrame) -> None:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+
+
+def read_failures(path: str | os.PathLike) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame(columns=FAILURE_COLUMNS)
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def write_failures(path: str | os.PathLike, rows: list[Mapping[str, str]]) -> None:
+    write_table(path, pd.DataFrame(list(rows), columns=FAILURE_COLUMNS))
+
+
+def validate_embeddings(arrays: Mapping[str, np.ndarray], source: str = "embeddings") -> None:
+    """Check an embedding mapping against the contract in DESIGN.md; raise ValueError."""
+    missing = [k for k in REQUIRED_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"{source}: missing keys {missing}")
+    video = arrays["video_emb"]
+    n = len(arrays["video_ids"])
+    if video.ndim != 2 or video.shape[0] != n:
+        raise ValueError(f"{source}: video_emb shape {video.shape} does not match {n} video_ids")
+    has_text = [k in arrays for k in TEXT_KEYS]
+    if any(has_text) and not all(has_text):
+        raise ValueError(f"{source}: text keys must come together: {TEXT_KEYS}")
+    if all(has_text):
+        text = arrays["text_emb"]
+        m = len(arrays["text_ids"])
+        if text.ndim != 2 or text.shape[0] != m or arrays["text_video_index"].shape != (m,):
+            raise ValueError(
+                f"{source}: text_emb {text.shape}, text_ids ({m},) and text_video_index "
+                f"{arrays['text_video_index'].shape} disagree"
+            )
+        if text.shape[1] != video.shape[1]:
+            raise ValueError(f"{source}: text D={text.shape[1]} but video D={video.shape[1]}")
+        idx = arrays["text_video_index"]
+        if m and (idx.min() < 0 or idx.max() >= n):
+            raise ValueError(f"{source}: text_video_index out of range [0, {n})")
+    for key in ("categories", "split"):
+        if key in arrays and len(arrays[key]) != n:
+            raise ValueError(f"{source}: {key} has {len(arrays[key])} rows, expected {n}")
+    if "frame_emb" in arrays and arrays["frame_emb"].shape[0] != n:
+        raise ValueError(f"{source}: frame_emb has {arrays['frame_emb'].shape[0]} rows, expected {n}")
+    for key in ("video_emb", "text_emb"):
+        if key in arrays and not np.all(np.isfinite(arrays[key])):
+            rows = np.flatnonzero(~np.all(np.isfinite(arrays[key]), axis=1))
+            ids = arrays["video_ids" if key == "video_emb" else "text_ids"][rows[:5]]
+            raise ValueError(f"{source}: {key} has NaN or inf in {rows.size} rows, e.g. {list(ids)}")
+
+
+def save_embeddings(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping) -> None:
+    """Write the .npz contract plus its sidecar JSON (same stem, ``.json``), both atomically."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    for key in ("video_ids", "text_ids", "categories", "split"):
+        if key in arrays:
+            arrays[key] = arrays[key].astype(str)
+    if "text_video_index" in arrays:
+        arrays["text_video_index"] = arrays["text_video_index"].astype(np.int64)
+    validate_embeddings(arrays, str(path))
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
+    write_json(sidecar_path(path), dict(meta))
+
+
+def load_embeddings(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    validate_embeddings(arrays, str(path))
+    return arrays
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def load_sidecar(path: str | os.PathLike) -> dict:
+    side = sidecar_path(path)
+    return read_json(side) if side.exists() else {}

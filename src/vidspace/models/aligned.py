@@ -1,0 +1,94 @@
+"""Pair any video encoder with any text encoder through a linear map fitted on train pairs.
+
+Scoring video-only encoders (VideoMAE, the weight-free descriptor) on text retrieval needs a
+shared space. ``cca`` fits regularised canonical correlation analysis on the (video,
+caption) pairs of the train split only, then projects every video and caption;
+``procrustes`` fits an orthogonal map (both encoders must have the same dimension).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def _inv_sqrt(cov: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh(cov)
+    return (v / np.sqrt(np.maximum(w, 1e-12))) @ v.T
+
+
+def fit_cca(
+    x: np.ndarray, y: np.ndarray, dim: int, reg: float = 0.1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Regularised CCA of paired rows. Returns (mean_x, mean_y, A, B, correlations).
+
+    Each covariance gets ``reg`` times its mean variance added to the diagonal.
+    """
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    mx, my = x.mean(0), y.mean(0)
+    xc, yc = x - mx, y - my
+    n = x.shape[0]
+    cxx = xc.T @ xc / n
+    cyy = yc.T @ yc / n
+    cxx += reg * np.trace(cxx) / cxx.shape[0] * np.eye(cxx.shape[0])
+    cyy += reg * np.trace(cyy) / cyy.shape[0] * np.eye(cyy.shape[0])
+    wx, wy = _inv_sqrt(cxx), _inv_sqrt(cyy)
+    u, s, vt = np.linalg.svd(wx @ (xc.T @ yc / n) @ wy)
+    k = min(dim, s.size)
+    return mx, my, wx @ u[:, :k], wy @ vt.T[:, :k], s[:k]
+
+
+class AlignedEncoder:
+    has_text = True
+
+    def __init__(self, video, text, method: str = "cca", dim: int = 32, reg: float = 0.1,
+                 weight_power: float = 1.0):
+        if method not in ("cca", "procrustes"):
+            raise ValueError(f"aligned: unknown method {method!r}; use 'cca' or 'procrustes'")
+        if getattr(text, "has_text", False) is False:
+            raise ValueError("aligned: the 'text' encoder has no text tower")
+        self.video, self.text = video, text
+        self.method, self.dim, self.reg, self.weight_power = method, int(dim), float(reg), weight_power
+
+    def encode_videos(self, frames: np.ndarray) -> np.ndarray:
+        return self.video.encode_videos(frames)
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        return self.text.encode_texts(texts)
+
+    def align(self, video_emb, text_emb, text_video_index, split):
+        split = np.asarray(split)
+        train_videos = split == "train"
+        fit_on = "train"
+        if not train_videos.any():
+            raise ValueError(
+                "aligned: the dataset has no train split to fit the alignment on; fitting on "
+                "the evaluation videos would leak the answers"
+            )
+        pairs = train_videos[text_video_index]
+        vx, ty = video_emb[text_video_index[pairs]], text_emb[pairs]
+        if self.method == "cca":
+            mx, my, a, b, corr = fit_cca(vx, ty, self.dim, self.reg)
+            weight = corr**self.weight_power
+            video_out = ((video_emb - mx) @ a) * weight
+            text_out = ((text_emb - my) @ b) * weight
+            info_corr = corr.tolist()
+        else:
+            if vx.shape[1] != ty.shape[1]:
+                raise ValueError(
+                    f"aligned: procrustes needs equal dimensions, got video {vx.shape[1]} and "
+                    f"text {ty.shape[1]}; use method: cca"
+                )
+            mx, my = vx.mean(0), ty.mean(0)
+            u, _, vt = np.linalg.svd((vx - mx).T @ (ty - my))
+            video_out = (video_emb - mx) @ (u @ vt)
+            text_out = text_emb - my
+            info_corr = []
+        logger.info("aligned (%s): fitted on %d train pairs", self.method, int(pairs.sum()))
+        info = {"align_method": self.method, "align_fit_on": fit_on,
+                "align_pairs": int(pairs.sum()), "canonical_correlations": info_corr}
+        return video_out.astype(np.float32), text_out.astype(np.float32), info
