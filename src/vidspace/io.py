@@ -145,3 +145,38 @@ def sidecar_path(path: str | os.PathLike) -> Path:
 def load_sidecar(path: str | os.PathLike) -> dict:
     side = sidecar_path(path)
     return read_json(side) if side.exists() else {}
+
+
+def subset_videos(arrays: Mapping[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
+    """Keep the video rows where ``keep`` is true and the captions that describe them.
+
+    ``text_video_index`` is remapped to the new row numbers, so captions stay aligned.
+    """
+    keep = np.asarray(keep, dtype=bool)
+    out = {}
+    for key in ("video_emb", "video_ids", "categories", "split", "frame_emb"):
+        if key in arrays:
+            out[key] = np.asarray(arrays[key])[keep]
+    if "text_emb" in arrays:
+        new_row = np.full(keep.size, -1, dtype=np.int64)
+        new_row[keep] = np.arange(int(keep.sum()))
+        index = np.asarray(arrays["text_video_index"])
+        kept_captions = keep[index]
+        out["text_emb"] = np.asarray(arrays["text_emb"])[kept_captions]
+        out["text_ids"] = np.asarray(arrays["text_ids"])[kept_captions]
+        out["text_video_index"] = new_row[index[kept_captions]]
+    return out
+
+
+def eval_rows(arrays: Mapping[str, np.ndarray], split: str) -> np.ndarray:
+    """Mask of the video rows evaluated under ``split`` ('all', or a split name).
+
+    A named split falls back to every row when the file has no split information.
+    """
+    n = len(arrays["video_ids"])
+    if split == "all" or "split" not in arrays or not np.any(arrays["split"] != ""):
+        return np.ones(n, dtype=bool)
+    mask = np.asarray(arrays["split"]) == split
+    if not mask.any():
+        raise ValueError(f"no videos in split {split!r}; splits present: {sorted(set(arrays['split']))}")
+    return mask

@@ -174,3 +174,41 @@ def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(norms, eps)
+
+
+def evaluate_file(
+    embeddings_path: str,
+    out_path: str,
+    split: str = "test",
+    ks: Sequence[int] = (1, 5, 10),
+    ndcg_k: int = 10,
+) -> dict:
+    """The retrieval stage: metrics of one (variant) embedding file on one split."""
+    from vidspace.io import eval_rows, load_embeddings, load_sidecar, subset_videos, write_json
+
+    arrays = load_embeddings(embeddings_path)
+    meta = load_sidecar(embeddings_path)
+    result: dict = {
+        "source": str(embeddings_path),
+        "variant": meta.get("variant"),
+        "bytes_per_vector": meta.get("bytes_per_vector"),
+        "dim": int(arrays["video_emb"].shape[1]),
+        "split": split,
+    }
+    if "text_emb" not in arrays:
+        result["skipped"] = "video-only embeddings: no text to retrieve"
+        write_json(out_path, result)
+        logger.info("%s: %s", embeddings_path, result["skipped"])
+        return result
+    sub = subset_videos(arrays, eval_rows(arrays, split))
+    result.update(n_videos=int(sub["video_emb"].shape[0]), n_captions=int(sub["text_emb"].shape[0]))
+    result.update(
+        retrieval_metrics(
+            l2_normalize(sub["text_emb"]), l2_normalize(sub["video_emb"]),
+            sub["text_video_index"], ks=ks, ndcg_k=ndcg_k,
+        )
+    )
+    write_json(out_path, result)
+    logger.info("%s: t2v R@1 %.3f, v2t R@1 %.3f", embeddings_path, result["t2v"]["R@1"],
+                result["v2t"]["R@1"])
+    return result

@@ -138,3 +138,28 @@ def uniformity(x: np.ndarray, t: float = 2.0, max_rows: int = 5000, seed: int = 
     vals = -t * sq[iu]
     peak = vals.max()
     return float(peak + np.log(np.mean(np.exp(vals - peak))))
+
+
+def analyze_file(embeddings_path: str, out_path: str, split: str = "test") -> dict:
+    """The spectrum stage: statistics of both modalities of one embedding file."""
+    from vidspace.io import eval_rows, load_embeddings, subset_videos, write_json
+    from vidspace.metrics import l2_normalize
+
+    arrays = load_embeddings(embeddings_path)
+    arrays = subset_videos(arrays, eval_rows(arrays, split))
+    video = l2_normalize(arrays["video_emb"])
+    result: dict = {"source": str(embeddings_path), "split": split,
+                    "video": spectrum_stats(video),
+                    "video_centered": spectrum_stats(video, center=True),
+                    "video_uniformity": uniformity(video)}
+    if "text_emb" in arrays:
+        text = l2_normalize(arrays["text_emb"])
+        result.update(
+            text=spectrum_stats(text),
+            text_centered=spectrum_stats(text, center=True),
+            text_uniformity=uniformity(text),
+            modality_gap=modality_gap(video, text),
+            alignment=alignment(video, text, arrays["text_video_index"]),
+        )
+    write_json(out_path, result)
+    return result

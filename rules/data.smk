@@ -1,0 +1,33 @@
+rule download:
+    output:
+        manifest="data/raw/{dataset}/manifest.parquet",
+        captions="data/raw/{dataset}/captions.parquet",
+        failures="data/raw/{dataset}/failures.csv",
+    params:
+        spec=get_dataset_spec,
+        seed=config["seed"],
+    log:
+        "logs/download/{dataset}.log",
+    benchmark:
+        "results/benchmarks/download/{dataset}.tsv"
+    shell:
+        "python scripts/download.py --spec {params.spec:q} --seed {params.seed}"
+        " --manifest {output.manifest} --captions {output.captions}"
+        " --failures {output.failures} > {log} 2>&1"
+
+
+rule sample_frames:
+    input:
+        manifest="data/raw/{dataset}/manifest.parquet",
+    output:
+        frames="data/frames/{dataset}/{sampling}/frames.npz",
+        failures="data/frames/{dataset}/{sampling}/failures.csv",
+    params:
+        spec=get_sampling_spec,
+    log:
+        "logs/sample_frames/{dataset}/{sampling}.log",
+    benchmark:
+        "results/benchmarks/sample_frames/{dataset}/{sampling}.tsv"
+    shell:
+        "python scripts/sample_frames.py --spec {params.spec:q} --manifest {input.manifest}"
+        " --frames {output.frames} --failures {output.failures} > {log} 2>&1"

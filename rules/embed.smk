@@ -1,0 +1,23 @@
+rule embed:
+    input:
+        frames=get_frames,
+        manifest="data/raw/{dataset}/manifest.parquet",
+        captions="data/raw/{dataset}/captions.parquet",
+    output:
+        embeddings="results/embeddings/{dataset}/{model}.npz",
+        meta="results/embeddings/{dataset}/{model}.json",
+    params:
+        spec=get_model_spec,
+        device=config["device"],
+        batch_size=config.get("embed", {}).get("batch_size", 16),
+    resources:
+        gpu=1,
+    log:
+        "logs/embed/{dataset}/{model}.log",
+    benchmark:
+        "results/benchmarks/embed/{dataset}/{model}.tsv"
+    shell:
+        "python scripts/embed.py --model {wildcards.model} --spec {params.spec:q}"
+        " --frames {input.frames} --manifest {input.manifest} --captions {input.captions}"
+        " --out {output.embeddings} --device {params.device}"
+        " --batch-size {params.batch_size} > {log} 2>&1"

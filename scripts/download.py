@@ -1,0 +1,22 @@
+"""Rule download: fetch or generate one dataset's videos and its manifest/captions tables."""
+
+import argparse
+
+from vidspace.cli import json_arg, run
+from vidspace.datasets import download
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--spec", type=json_arg, required=True, help="the dataset's config entry (JSON)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--captions", required=True)
+    p.add_argument("--failures", required=True)
+    a = p.parse_args()
+    download(a.spec["adapter"], a.spec.get("options", {}), a.seed, a.manifest, a.captions,
+             a.failures)
+
+
+if __name__ == "__main__":
+    run(main)

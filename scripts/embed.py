@@ -1,0 +1,25 @@
+"""Rule embed: embed a dataset's videos and captions with one model (.npz + sidecar JSON)."""
+
+import argparse
+
+from vidspace.cli import json_arg, run
+from vidspace.models import embed_dataset
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model", required=True, help="model name (key under 'models')")
+    p.add_argument("--spec", type=json_arg, required=True, help="the model's config entry (JSON)")
+    p.add_argument("--frames", required=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--captions", required=True)
+    p.add_argument("--out", required=True, help="embedding .npz; the sidecar .json goes beside")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=16)
+    a = p.parse_args()
+    embed_dataset(a.frames, a.manifest, a.captions, a.model, a.spec, a.out, a.device,
+                  a.batch_size)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,43 @@
+"""Rules plot_*: one figure of the report from result files given as NAME=PATH."""
+
+import argparse
+
+from vidspace import plots
+from vidspace.cli import pairs_arg, run
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    sub = p.add_subparsers(dest="kind", required=True)
+    s = sub.add_parser("spectrum", help="singular values of one model across datasets")
+    s.add_argument("--model", required=True)
+    s.add_argument("--spectrum", type=pairs_arg, nargs="+", required=True,
+                   metavar="DATASET=JSON")
+    g = sub.add_parser("projections", help="UMAP + t-SNE of each model on one dataset")
+    g.add_argument("--dataset", required=True)
+    g.add_argument("--embeddings", type=pairs_arg, nargs="+", required=True,
+                   metavar="MODEL=NPZ")
+    g.add_argument("--split", default="test")
+    g.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("retrieval", help="R@K against variant on one dataset")
+    r.add_argument("--dataset", required=True)
+    r.add_argument("--metrics", type=pairs_arg, nargs="+", required=True,
+                   metavar="MODEL/VARIANT=JSON")
+    r.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10])
+    for q in (s, g, r):
+        q.add_argument("--out", required=True, help="PNG to write")
+    a = p.parse_args()
+    if a.kind == "spectrum":
+        plots.plot_spectrum(a.model, dict(a.spectrum), a.out)
+    elif a.kind == "projections":
+        plots.plot_projection_grid(a.dataset, dict(a.embeddings), a.out, a.split, a.seed)
+    else:
+        nested: dict[str, dict[str, str]] = {}
+        for label, path in a.metrics:
+            model, _, variant = label.partition("/")
+            nested.setdefault(model, {})[variant] = path
+        plots.plot_retrieval(a.dataset, nested, a.out, a.ks)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,21 @@
+"""Rule retrieval: text->video and video->text metrics of one embedding file."""
+
+import argparse
+
+from vidspace.cli import run
+from vidspace.metrics import evaluate_file
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--embeddings", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10])
+    p.add_argument("--ndcg-k", type=int, default=10)
+    a = p.parse_args()
+    evaluate_file(a.embeddings, a.out, a.split, a.ks, a.ndcg_k)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,20 @@
+"""Rule sample_frames: decode the sampled frames of every video into one frames.npz."""
+
+import argparse
+
+from vidspace.cli import json_arg, run
+from vidspace.frames import sample_frames
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--spec", type=json_arg, required=True, help="the sampling's config entry (JSON)")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--frames", required=True)
+    p.add_argument("--failures", required=True)
+    a = p.parse_args()
+    sample_frames(a.manifest, a.frames, a.failures, **a.spec)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,19 @@
+"""Rule spectrum: singular values, ranks, modality gap and geometry of one embedding file."""
+
+import argparse
+
+from vidspace.cli import run
+from vidspace.spectra import analyze_file
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--embeddings", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default="test")
+    a = p.parse_args()
+    analyze_file(a.embeddings, a.out, a.split)
+
+
+if __name__ == "__main__":
+    run(main)

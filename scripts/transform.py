@@ -1,0 +1,20 @@
+"""Rule transform: one compressed variant (precision or dimension) of an embedding file."""
+
+import argparse
+
+from vidspace.cli import json_arg, run
+from vidspace.variants import transform
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--variant", required=True, help="variant name (key under 'variants')")
+    p.add_argument("--spec", type=json_arg, required=True, help="the variant's config entry (JSON)")
+    p.add_argument("--embeddings", required=True)
+    p.add_argument("--out", required=True)
+    a = p.parse_args()
+    transform(a.embeddings, a.out, a.variant, a.spec)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,40 @@
+"""Shared plumbing for the thin entry points in scripts/ (one per workflow rule)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+
+USER_ERRORS = (ValueError, FileNotFoundError, NotImplementedError, KeyError, RuntimeError)
+
+
+def json_arg(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}): {text[:80]!r}") from None
+
+
+def pairs_arg(text: str) -> tuple[str, str]:
+    """``label=path`` (labels are names from the config)."""
+    label, sep, path = text.partition("=")
+    if not sep or not label or not path:
+        raise argparse.ArgumentTypeError(f"expected LABEL=PATH, got {text!r}")
+    return label, path
+
+
+def run(main: Callable[[], object]) -> None:
+    """Run a stage: log to stderr; a bad input ends with one line naming it, not a traceback."""
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        main()
+    except USER_ERRORS as exc:
+        logging.getLogger("vidspace").debug("traceback", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

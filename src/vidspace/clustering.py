@@ -1,0 +1,70 @@
+"""Do the embeddings cluster by category? k-means against labels (seed 002's metrics)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import (
+    adjusted_mutual_info_score,
+    adjusted_rand_score,
+    fowlkes_mallows_score,
+    normalized_mutual_info_score,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def cluster_scores(labels_true, labels_pred) -> dict[str, float]:
+    """ARI, NMI, AMI and FMI of a clustering against reference labels."""
+    return {
+        "ARI": float(adjusted_rand_score(labels_true, labels_pred)),
+        "NMI": float(normalized_mutual_info_score(labels_true, labels_pred)),
+        "AMI": float(adjusted_mutual_info_score(labels_true, labels_pred)),
+        "FMI": float(fowlkes_mallows_score(labels_true, labels_pred)),
+    }
+
+
+def kmeans_against_categories(x: np.ndarray, categories: np.ndarray, seed: int = 0,
+                              n_init: int = 10) -> dict:
+    """k-means with k = number of categories on the rows of x; scores against categories."""
+    x = np.asarray(x, dtype=np.float64)
+    categories = np.asarray(categories)
+    if x.ndim != 2 or x.shape[0] != categories.shape[0]:
+        raise ValueError(f"x has shape {x.shape} but there are {categories.shape[0]} labels")
+    classes = np.unique(categories)
+    if classes.size < 2:
+        raise ValueError(f"clustering needs at least 2 categories, got {classes.tolist()}")
+    if classes.size > x.shape[0]:
+        raise ValueError(f"{classes.size} categories but only {x.shape[0]} rows")
+    pred = KMeans(n_clusters=classes.size, n_init=n_init, random_state=seed).fit_predict(x)
+    return {"k": int(classes.size), "n": int(x.shape[0]), **cluster_scores(categories, pred)}
+
+
+def analyze_file(embeddings_path: str, out_path: str, split: str = "test", seed: int = 0) -> dict:
+    """The clustering stage: video (and caption) embeddings against the video categories."""
+    from vidspace.io import eval_rows, load_embeddings, subset_videos, write_json
+    from vidspace.metrics import l2_normalize
+
+    arrays = load_embeddings(embeddings_path)
+    arrays = subset_videos(arrays, eval_rows(arrays, split))
+    result: dict = {"source": str(embeddings_path), "split": split}
+    cats = arrays.get("categories")
+    if cats is None or not np.any(cats != ""):
+        result["skipped"] = "the dataset has no categories"
+    elif np.unique(cats[cats != ""]).size < 2:
+        result["skipped"] = f"only one category ({cats[cats != ''][0]!r})"
+    else:
+        labelled = cats != ""
+        result["video"] = kmeans_against_categories(
+            l2_normalize(arrays["video_emb"][labelled]), cats[labelled], seed)
+        if "text_emb" in arrays:
+            text_cats = cats[arrays["text_video_index"]]
+            keep = text_cats != ""
+            result["text"] = kmeans_against_categories(
+                l2_normalize(arrays["text_emb"][keep]), text_cats[keep], seed)
+    if "skipped" in result:
+        logger.warning("%s: clustering skipped: %s", embeddings_path, result["skipped"])
+    write_json(out_path, result)
+    return result

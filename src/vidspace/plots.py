@@ -1,0 +1,151 @@
+"""Figures of the report. Each function reads result files and writes one PNG atomically."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from vidspace.io import atomic_path, eval_rows, load_embeddings, read_json, subset_videos  # noqa: E402
+from vidspace.metrics import l2_normalize  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def _save(fig, out_png: str | Path) -> None:
+    with atomic_path(out_png, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_spectrum(model: str, spectra: Mapping[str, str | Path], out_png: str | Path) -> None:
+    """Normalised singular values of one model on each dataset, video and text side by side.
+
+    ``spectra`` maps a dataset name to its spectrum JSON.
+    """
+    results = {name: read_json(path) for name, path in spectra.items()}
+    modalities = ["video"] + (["text"] if any("text" in r for r in results.values()) else [])
+    fig, axes = plt.subplots(1, len(modalities), figsize=(5.2 * len(modalities), 3.8),
+                             squeeze=False)
+    for ax, modality in zip(axes[0], modalities):
+        for name, r in results.items():
+            if modality not in r:
+                continue
+            sv = np.asarray(r[modality]["singular_values"])
+            sv = sv / sv[0]
+            stats = r[modality]
+            ax.plot(np.arange(1, sv.size + 1), np.maximum(sv, 1e-12),
+                    label=f"{name} (erank {stats['effective_rank']:.1f}, rank {stats['rank']})")
+        ax.set_yscale("log")
+        ax.set_xscale("log")
+        low = min((line.get_ydata().min() for line in ax.get_lines()), default=1e-3)
+        ax.set_ylim(bottom=max(1e-9, min(1e-2, low / 3)), top=1.5)
+        ax.set_xlabel("index i")
+        ax.set_ylabel("σ_i / σ_1")
+        ax.set_title(f"{modality} embeddings")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Singular value spectrum: {model}")
+    fig.tight_layout()
+    _save(fig, out_png)
+
+
+def _project(x: np.ndarray, method: str, seed: int) -> np.ndarray:
+    n = x.shape[0]
+    if n < 4:
+        raise ValueError(f"a {method} projection needs at least 4 points, got {n}")
+    if method == "umap":
+        import umap
+
+        return umap.UMAP(n_neighbors=min(15, n - 1), random_state=seed, n_jobs=1).fit_transform(x)
+    from sklearn.manifold import TSNE
+
+    return TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), random_state=seed,
+                init="pca").fit_transform(x)
+
+
+def plot_projection_grid(
+    dataset: str,
+    embeddings: Mapping[str, str | Path],
+    out_png: str | Path,
+    split: str = "test",
+    seed: int = 0,
+) -> None:
+    """UMAP and t-SNE of each model's video embeddings, coloured by category, one legend.
+
+    ``embeddings`` maps a model name to its embedding file. Rows: models; columns: methods.
+    """
+    models = list(embeddings)
+    fig, axes = plt.subplots(len(models), 2, figsize=(8, 3.6 * len(models)), squeeze=False)
+    categories: list[str] = []
+    cmap = plt.get_cmap("tab20")
+    handles = {}
+    for row, model in enumerate(models):
+        arrays = load_embeddings(embeddings[model])
+        arrays = subset_videos(arrays, eval_rows(arrays, split))
+        x = l2_normalize(arrays["video_emb"])
+        cats = arrays.get("categories", np.full(x.shape[0], ""))
+        for c in np.unique(cats):
+            if c not in categories:
+                categories.append(c)
+        for col, method in enumerate(("umap", "tsne")):
+            ax = axes[row, col]
+            xy = _project(x, method, seed)
+            for c in np.unique(cats):
+                m = cats == c
+                colour = cmap(categories.index(c) % 20)
+                handles[c] = ax.scatter(xy[m, 0], xy[m, 1], s=10, color=colour,
+                                        label=c or "(none)", alpha=0.85, linewidths=0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{model}: {'UMAP' if method == 'umap' else 't-SNE'}", fontsize=10)
+    ordered = sorted(handles)
+    fig.legend([handles[c] for c in ordered], [c or "(none)" for c in ordered],
+               loc="lower center", ncol=min(8, len(ordered)), frameon=False, markerscale=2,
+               bbox_to_anchor=(0.5, -0.01))
+    fig.suptitle(f"{dataset}: video embeddings by category ({split} split)")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    _save(fig, out_png)
+
+
+def plot_retrieval(dataset: str, metrics: Mapping[str, Mapping[str, str | Path]],
+                   out_png: str | Path, ks=(1, 5, 10)) -> None:
+    """Text→video R@K against variant, one line per model.
+
+    ``metrics`` maps model -> variant -> metrics JSON; variants keep the given order.
+    """
+    variants: list[str] = []
+    for per_model in metrics.values():
+        for v in per_model:
+            if v not in variants:
+                variants.append(v)
+    fig, axes = plt.subplots(1, len(ks), figsize=(4.2 * len(ks), 3.8), squeeze=False)
+    for model, per_model in metrics.items():
+        results = {v: read_json(p) for v, p in per_model.items()}
+        if all("skipped" in r for r in results.values()):
+            continue
+        for ax, k in zip(axes[0], ks):
+            xs, ys = [], []
+            for i, v in enumerate(variants):
+                r = results.get(v)
+                if r is None or "skipped" in r:
+                    continue
+                xs.append(i)
+                ys.append(r["t2v"][f"R@{k}"])
+            ax.plot(xs, ys, marker="o", label=model)
+    for ax, k in zip(axes[0], ks):
+        ax.set_xticks(range(len(variants)), variants, fontsize=8, rotation=30)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"text→video R@{k}")
+        ax.grid(True, alpha=0.3)
+    axes[0, 0].set_ylabel("recall")
+    axes[0, -1].legend(fontsize=8)
+    fig.suptitle(f"{dataset}: retrieval against variant (bytes per vector: see the report)")
+    fig.tight_layout()
+    _save(fig, out_png)

@@ -1,0 +1,197 @@
+"""results/report.md: the seed-000 style tables and figures, from the result files.
+
+The index passed in names every file (the workflow builds it from the config); the report
+never rebuilds a path itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from vidspace import __version__
+from vidspace.io import atomic_path, load_sidecar, read_failures, read_json
+
+logger = logging.getLogger(__name__)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join([":---"] * len(header)) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _f(x, digits: int = 2) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float) and x != x:
+        return "–"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _rel(path: str, report_dir: Path) -> str:
+    return Path(os.path.relpath(Path(path).resolve(), report_dir.resolve())).as_posix()
+
+
+def _data_section(datasets: dict) -> str:
+    rows = []
+    for name, d in datasets.items():
+        manifest = pd.read_parquet(d["manifest"])
+        captions = pd.read_parquet(d["captions"])
+        dl_fail = read_failures(d["download_failures"])
+        fr_fail = read_failures(d["frame_failures"])
+        total = len(manifest) + len(dl_fail)
+        ok = len(manifest) - len(fr_fail)
+        lost = set(dl_fail["video_id"]) | set(fr_fail["video_id"])
+        kept_captions = int((~captions["video_id"].isin(lost)).sum())
+        reasons = "; ".join(
+            f"{r.video_id}: {r.reason}" for r in pd.concat([dl_fail, fr_fail]).itertuples()
+        )[:300]
+        rows.append([name, f"{ok}/{total}", len(dl_fail), len(fr_fail),
+                     f"{kept_captions}/{len(captions)}", reasons or "–"])
+    return "## Data\n\n" + _table(
+        ["Dataset", "Videos embedded", "Failed download", "Failed decoding",
+         "Captions kept", "Failures (id: reason)"], rows)
+
+
+def _spectrum_section(datasets: dict, plots: dict, report_dir: Path) -> str:
+    out = ["## Spectral decomposition"]
+    models = list(dict.fromkeys(m for d in datasets.values() for m in d["models"]))
+    names = list(datasets)
+    for model in models:
+        if model in plots.get("spectrum", {}):
+            out.append(f"![spectrum_{model}]({_rel(plots['spectrum'][model], report_dir)})")
+        res = {ds: read_json(datasets[ds]["models"][model]["spectrum"])
+               for ds in names if model in datasets[ds]["models"]}
+        def row(label, fn):
+            return [label] + [fn(res[ds]) if ds in res else "–" for ds in names]
+
+        def dim(r):
+            return r["video"]["shape"][1]
+
+        def has_text(r):
+            return "text" in r
+
+        rows = [
+            row("Video embeddings", lambda r: f"({r['video']['shape'][0]}, {dim(r)})"),
+            row("Text embeddings", lambda r: f"({r['text']['shape'][0]}, {dim(r)})"
+                if has_text(r) else "–"),
+            row("Matrix rank (video)", lambda r: f"{r['video']['rank']}/{dim(r)}"),
+            row("Matrix rank (text)", lambda r: f"{r['text']['rank']}/{dim(r)}"
+                if has_text(r) else "–"),
+            row("Effective rank (video)", lambda r: f"{r['video']['effective_rank']:.2f} / {dim(r)}"),
+            row("Effective rank (text)", lambda r: f"{r['text']['effective_rank']:.2f} / {dim(r)}"
+                if has_text(r) else "–"),
+            row("Stable rank (video)", lambda r: f"{r['video']['stable_rank']:.2f}"),
+            row("Stable rank (text)", lambda r: f"{r['text']['stable_rank']:.2f}"
+                if has_text(r) else "–"),
+            row("Modality gap (L2)", lambda r: _f(r.get("modality_gap"), 4)),
+            row("Alignment", lambda r: _f(r.get("alignment"), 4)),
+            row("Uniformity (video / text)", lambda r: f"{r['video_uniformity']:.3f} / "
+                + (_f(r.get("text_uniformity"), 3))),
+            row("Dims for 90/95/99 % variance (video, centred)",
+                lambda r: "/".join(str(r["video"][f"dims_{p}"]) for p in (90, 95, 99))),
+        ]
+        out.append(f"### Singular value spectrum: {model}\n\n"
+                   + _table(["Metric"] + [n.upper() for n in names], rows))
+    return "\n\n".join(out)
+
+
+def _retrieval_section(datasets: dict, plots: dict, ref: str, ks: list[int], ndcg_k: int,
+                       report_dir: Path) -> str:
+    out = ["## Retrieval metrics",
+           f"Reference variant `{ref}`; evaluation split as configured. R@K, NDCG and mAP in "
+           "[0, 1], ranks 1-based, ties counted against the model (DESIGN.md)."]
+    kk = "/".join(str(k) for k in ks)
+    for ds, d in datasets.items():
+        models = [m for m, md in d["models"].items()
+                  if "skipped" not in read_json(md["metrics"][ref])]
+        res = {m: read_json(d["models"][m]["metrics"][ref]) for m in models}
+        if not models:
+            out.append(f"### {ds}\n\nNo model with a text tower: nothing to retrieve.")
+            continue
+        rows = []
+        for direction, label in (("t2v", "text→video"), ("v2t", "video→text")):
+            rows += [
+                [f"{label} R@{kk}"] + [" / ".join(_f(res[m][direction][f"R@{k}"]) for k in ks)
+                                       for m in models],
+                [f"{label} NDCG@{ndcg_k}"] + [_f(res[m][direction][f"NDCG@{ndcg_k}"]) for m in models],
+                [f"{label} mAP"] + [_f(res[m][direction]["mAP"]) for m in models],
+                [f"{label} MedR"] + [_f(res[m][direction]["MedR"], 1) for m in models],
+            ]
+        first = res[models[0]]
+        out.append(f"### {ds} ({first['n_videos']} videos, {first['n_captions']} captions, "
+                   f"split `{first['split']}`)\n\n" + _table(["Models"] + models, rows))
+        variants = list(next(iter(d["models"].values()))["metrics"])
+        vrows = []
+        for v in variants:
+            cells = []
+            for m in models:
+                r = read_json(d["models"][m]["metrics"][v])
+                cells.append(f"{r['t2v'][f'R@{ks[0]}']:.2f} ({r['bytes_per_vector']:.0f} B)")
+            vrows.append([v] + cells)
+        out.append(f"Text→video R@{ks[0]} by variant (bytes per vector):\n\n"
+                   + _table(["Variant"] + models, vrows))
+        if ds in plots.get("retrieval", {}):
+            out.append(f"![retrieval_{ds}]({_rel(plots['retrieval'][ds], report_dir)})")
+    return "\n\n".join(out)
+
+
+def _clustering_section(datasets: dict) -> str:
+    rows = []
+    for ds, d in datasets.items():
+        for m, md in d["models"].items():
+            r = read_json(md["clustering"])
+            if "skipped" in r:
+                rows.append([ds, m, "–", "–", "–", "–", "–", r["skipped"]])
+                continue
+            v = r["video"]
+            rows.append([ds, m, v["k"], _f(v["ARI"]), _f(v["NMI"]), _f(v["AMI"]), _f(v["FMI"]),
+                         "text: ARI " + _f(r["text"]["ARI"]) if "text" in r else "–"])
+    return ("## Clustering against categories\n\nk-means on the video embeddings with k = the "
+            "number of categories.\n\n"
+            + _table(["Dataset", "Model", "k", "ARI", "NMI", "AMI", "FMI", "Captions"], rows))
+
+
+def _projection_section(plots: dict, report_dir: Path) -> str:
+    out = ["## Projections (UMAP / t-SNE)"]
+    for ds, path in plots.get("projections", {}).items():
+        out.append(f"![{ds}_projections]({_rel(path, report_dir)})")
+    return "\n\n".join(out)
+
+
+def _cost_section(datasets: dict) -> str:
+    rows = []
+    for ds, d in datasets.items():
+        for m, md in d["models"].items():
+            meta = load_sidecar(md["embeddings"])
+            rows.append([ds, m, meta.get("dim", "–"), meta.get("device", "–"),
+                         _f(meta.get("seconds"), 1), _f(meta.get("peak_rss_mb"), 0)])
+    return "## Cost of embedding\n\n" + _table(
+        ["Dataset", "Model", "Dim", "Device", "Seconds", "Peak RSS (MB)"], rows)
+
+
+def write_report(index: dict, out_path: str | Path) -> None:
+    """Write the markdown report that ``index`` (files by dataset, model, variant) describes."""
+    out_path = Path(out_path)
+    report_dir = out_path.parent
+    datasets, plots = index["datasets"], index.get("plots", {})
+    ref = index["reference_variant"]
+    parts = [
+        f"# {index.get('title', 'vidspace report')}",
+        f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} by vidspace "
+        f"{__version__}. Datasets: {', '.join(datasets)}.",
+        _data_section(datasets),
+        _spectrum_section(datasets, plots, report_dir),
+        _retrieval_section(datasets, plots, ref, index["ks"], index["ndcg_k"], report_dir),
+        _clustering_section(datasets),
+        _projection_section(plots, report_dir),
+        _cost_section(datasets),
+    ]
+    with atomic_path(out_path, suffix=".md") as tmp:
+        tmp.write_text("\n\n".join(parts) + "\n")
+    logger.info("wrote %s", out_path)
