@@ -6,7 +6,9 @@ from snakemake.exceptions import WorkflowError
 from vidspace.config import ConfigError, reference_variant, validate_config
 
 try:
-    validate_config(config, schema_path=workflow.source_path("../schemas/config.schema.yaml"))
+    validate_config(
+        config, schema_path=workflow.source_path("../schemas/config.schema.yaml")
+    )
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -86,7 +88,9 @@ def report_index():
                     "embeddings": f"results/embeddings/{ds}/{m}.npz",
                     "spectrum": f"results/spectra/{ds}/{m}.json",
                     "clustering": f"results/clustering/{ds}/{m}.json",
-                    "metrics": {v: f"results/metrics/{ds}/{m}/{v}.json" for v in VARIANTS},
+                    "metrics": {
+                        v: f"results/metrics/{ds}/{m}/{v}.json" for v in VARIANTS
+                    },
                 }
                 for m in MODELS
             },
@@ -111,7 +115,12 @@ def report_inputs(wildcards):
     index = report_index()
     files = []
     for d in index["datasets"].values():
-        files += [d["manifest"], d["captions"], d["download_failures"], d["frame_failures"]]
+        files += [
+            d["manifest"],
+            d["captions"],
+            d["download_failures"],
+            d["frame_failures"],
+        ]
         for md in d["models"].values():
             files += [md["embeddings"], md["spectrum"], md["clustering"]]
             files += list(md["metrics"].values())

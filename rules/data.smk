@@ -3,17 +3,20 @@ rule download:
         manifest="data/raw/{dataset}/manifest.parquet",
         captions="data/raw/{dataset}/captions.parquet",
         failures="data/raw/{dataset}/failures.csv",
-    params:
-        spec=get_dataset_spec,
-        seed=config["seed"],
+        videos=directory("data/raw/{dataset}/videos"),
     log:
         "logs/download/{dataset}.log",
     benchmark:
         "results/benchmarks/download/{dataset}.tsv"
+    conda:
+        "../envs/vidspace.yaml"
+    params:
+        spec=get_dataset_spec,
+        seed=config["seed"],
     shell:
         "python scripts/download.py --spec {params.spec:q} --seed {params.seed}"
         " --manifest {output.manifest} --captions {output.captions}"
-        " --failures {output.failures} > {log} 2>&1"
+        " --failures {output.failures} --videos {output.videos} > {log} 2>&1"
 
 
 rule sample_frames:
@@ -22,12 +25,14 @@ rule sample_frames:
     output:
         frames="data/frames/{dataset}/{sampling}/frames.npz",
         failures="data/frames/{dataset}/{sampling}/failures.csv",
-    params:
-        spec=get_sampling_spec,
     log:
         "logs/sample_frames/{dataset}/{sampling}.log",
     benchmark:
         "results/benchmarks/sample_frames/{dataset}/{sampling}.tsv"
+    conda:
+        "../envs/vidspace.yaml"
+    params:
+        spec=get_sampling_spec,
     shell:
         "python scripts/sample_frames.py --spec {params.spec:q} --manifest {input.manifest}"
         " --frames {output.frames} --failures {output.failures} > {log} 2>&1"

@@ -6,16 +6,18 @@ rule embed:
     output:
         embeddings="results/embeddings/{dataset}/{model}.npz",
         meta="results/embeddings/{dataset}/{model}.json",
-    params:
-        spec=get_model_spec,
-        device=config["device"],
-        batch_size=config.get("embed", {}).get("batch_size", 16),
-    resources:
-        gpu=1,
     log:
         "logs/embed/{dataset}/{model}.log",
     benchmark:
         "results/benchmarks/embed/{dataset}/{model}.tsv"
+    conda:
+        "../envs/vidspace.yaml"
+    resources:
+        gpu=1,
+    params:
+        spec=get_model_spec,
+        device=config["device"],
+        batch_size=config.get("embed", {}).get("batch_size", 16),
     shell:
         "python scripts/embed.py --model {wildcards.model} --spec {params.spec:q}"
         " --frames {input.frames} --manifest {input.manifest} --captions {input.captions}"

@@ -13,9 +13,17 @@ def main() -> None:
     p.add_argument("--manifest", required=True)
     p.add_argument("--captions", required=True)
     p.add_argument("--failures", required=True)
+    p.add_argument("--videos", required=True, help="directory the videos go into")
     a = p.parse_args()
-    download(a.spec["adapter"], a.spec.get("options", {}), a.seed, a.manifest, a.captions,
-             a.failures)
+    download(
+        a.spec["adapter"],
+        a.spec.get("options", {}),
+        a.seed,
+        a.manifest,
+        a.captions,
+        a.failures,
+        a.videos,
+    )
 
 
 if __name__ == "__main__":

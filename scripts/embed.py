@@ -17,8 +17,7 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=16)
     a = p.parse_args()
-    embed_dataset(a.frames, a.manifest, a.captions, a.model, a.spec, a.out, a.device,
-                  a.batch_size)
+    embed_dataset(a.frames, a.manifest, a.captions, a.model, a.spec, a.out, a.device, a.batch_size)
 
 
 if __name__ == "__main__":

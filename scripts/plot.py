@@ -11,18 +11,17 @@ def main() -> None:
     sub = p.add_subparsers(dest="kind", required=True)
     s = sub.add_parser("spectrum", help="singular values of one model across datasets")
     s.add_argument("--model", required=True)
-    s.add_argument("--spectrum", type=pairs_arg, nargs="+", required=True,
-                   metavar="DATASET=JSON")
+    s.add_argument("--spectrum", type=pairs_arg, nargs="+", required=True, metavar="DATASET=JSON")
     g = sub.add_parser("projections", help="UMAP + t-SNE of each model on one dataset")
     g.add_argument("--dataset", required=True)
-    g.add_argument("--embeddings", type=pairs_arg, nargs="+", required=True,
-                   metavar="MODEL=NPZ")
+    g.add_argument("--embeddings", type=pairs_arg, nargs="+", required=True, metavar="MODEL=NPZ")
     g.add_argument("--split", default="test")
     g.add_argument("--seed", type=int, default=0)
     r = sub.add_parser("retrieval", help="R@K against variant on one dataset")
     r.add_argument("--dataset", required=True)
-    r.add_argument("--metrics", type=pairs_arg, nargs="+", required=True,
-                   metavar="MODEL/VARIANT=JSON")
+    r.add_argument(
+        "--metrics", type=pairs_arg, nargs="+", required=True, metavar="MODEL/VARIANT=JSON"
+    )
     r.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10])
     for q in (s, g, r):
         q.add_argument("--out", required=True, help="PNG to write")

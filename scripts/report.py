@@ -8,8 +8,12 @@ from vidspace.report import write_report
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--index", type=json_arg, required=True,
-                   help="files by dataset, model and variant, as rules/common.smk builds it")
+    p.add_argument(
+        "--index",
+        type=json_arg,
+        required=True,
+        help="files by dataset, model and variant, as rules/common.smk builds it",
+    )
     p.add_argument("--out", required=True)
     a = p.parse_args()
     write_report(a.index, a.out)

@@ -8,7 +8,9 @@ from vidspace.frames import sample_frames
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--spec", type=json_arg, required=True, help="the sampling's config entry (JSON)")
+    p.add_argument(
+        "--spec", type=json_arg, required=True, help="the sampling's config entry (JSON)"
+    )
     p.add_argument("--manifest", required=True)
     p.add_argument("--frames", required=True)
     p.add_argument("--failures", required=True)

@@ -29,7 +29,8 @@ def pairs_arg(text: str) -> tuple[str, str]:
 def run(main: Callable[[], object]) -> None:
     """Run a stage: log to stderr; a bad input ends with one line naming it, not a traceback."""
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr,
+        level=logging.INFO,
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:

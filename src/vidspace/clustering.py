@@ -26,8 +26,9 @@ def cluster_scores(labels_true, labels_pred) -> dict[str, float]:
     }
 
 
-def kmeans_against_categories(x: np.ndarray, categories: np.ndarray, seed: int = 0,
-                              n_init: int = 10) -> dict:
+def kmeans_against_categories(
+    x: np.ndarray, categories: np.ndarray, seed: int = 0, n_init: int = 10
+) -> dict:
     """k-means with k = number of categories on the rows of x; scores against categories."""
     x = np.asarray(x, dtype=np.float64)
     categories = np.asarray(categories)
@@ -58,12 +59,14 @@ def analyze_file(embeddings_path: str, out_path: str, split: str = "test", seed:
     else:
         labelled = cats != ""
         result["video"] = kmeans_against_categories(
-            l2_normalize(arrays["video_emb"][labelled]), cats[labelled], seed)
+            l2_normalize(arrays["video_emb"][labelled]), cats[labelled], seed
+        )
         if "text_emb" in arrays:
             text_cats = cats[arrays["text_video_index"]]
             keep = text_cats != ""
             result["text"] = kmeans_against_categories(
-                l2_normalize(arrays["text_emb"][keep]), text_cats[keep], seed)
+                l2_normalize(arrays["text_emb"][keep]), text_cats[keep], seed
+            )
     if "skipped" in result:
         logger.warning("%s: clustering skipped: %s", embeddings_path, result["skipped"])
     write_json(out_path, result)

@@ -24,8 +24,9 @@ def load_schema(path: str | Path | None = None) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def validate_config(config: Mapping, schema_path: str | Path | None = None,
-                    check_adapters: bool = True) -> None:
+def validate_config(
+    config: Mapping, schema_path: str | Path | None = None, check_adapters: bool = True
+) -> None:
     """Raise ConfigError if ``config`` breaks the schema or refers to unknown names."""
     schema = load_schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
@@ -70,17 +71,22 @@ def _check_adapters(config: Mapping) -> None:
             if part in spec:
                 yield from models_of(spec[part])
 
-    try:
-        for name, ds in config["datasets"].items():
-            get_adapter(ds["adapter"])
-        for name, spec in config["models"].items():
-            for adapter in models_of(spec):
-                check_adapter(adapter)
-            if spec["adapter"] == "aligned" and not ("video" in spec and "text" in spec):
-                raise ValueError("an 'aligned' model needs both 'video' and 'text' encoders")
-    except (ValueError, NotImplementedError) as exc:
-        section = "datasets" if "dataset" in str(exc) else "models"
-        raise ConfigError(f"config error in '{section}.{name}': {exc}") from None
+    checks = [
+        (f"datasets.{n}", lambda ds=ds: get_adapter(ds["adapter"]))
+        for n, ds in config["datasets"].items()
+    ]
+    for name, spec in config["models"].items():
+        if spec["adapter"] == "aligned" and not ("video" in spec and "text" in spec):
+            raise ConfigError(
+                f"config error in 'models.{name}': an 'aligned' model needs both 'video' and "
+                "'text' encoders"
+            )
+        checks += [(f"models.{name}", lambda a=a: check_adapter(a)) for a in models_of(spec)]
+    for where, check in checks:
+        try:
+            check()
+        except (ValueError, NotImplementedError) as exc:
+            raise ConfigError(f"config error in '{where}': {exc}") from None
 
 
 def load_config(path: str | Path, check_adapters: bool = True) -> dict:

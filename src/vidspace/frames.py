@@ -43,7 +43,7 @@ def fps_indices(n_available: int, native_fps: float, fps: float, max_frames: int
 
 
 def resize_crop(frames: np.ndarray, short_side: int) -> np.ndarray:
-    """(T, H, W, 3) uint8 -> (T, S, S, 3) uint8: antialiased resize of the short side, centre crop."""
+    """(T, H, W, 3) -> (T, S, S, 3) uint8: antialiased resize of the short side, centre crop."""
     t, h, w, _ = frames.shape
     scale = short_side / min(h, w)
     nh, nw = max(short_side, round(h * scale)), max(short_side, round(w * scale))
@@ -86,10 +86,36 @@ def read_clip(
         idx = idx[uniform_indices(idx.size, num_frames)]  # fixed T so clips stack
     else:
         raise ValueError(f"unknown sampling method {method!r}; use 'uniform' or 'fps'")
-    frames = reader.get_batch(idx.tolist()).asnumpy()
+    try:
+        frames = reader.get_batch(idx.tolist()).asnumpy()
+    except decord.DECORDError as exc:
+        # decord 0.6 fails to copy frames whose row stride is padded (some widths, e.g. 48
+        # px); PyAV decodes them correctly, only slower
+        logger.info("decord cannot copy frames of %s (%s); decoding with PyAV", path,
+                    str(exc).splitlines()[0][-80:])
+        frames = read_frames_pyav(path, idx)
     if frames.ndim != 4 or frames.shape[0] != idx.size:
         raise ValueError(f"decoder returned {frames.shape} for {idx.size} frames")
     return resize_crop(frames, short_side), idx
+
+
+def read_frames_pyav(path: Path, indices: np.ndarray) -> np.ndarray:
+    """Decode the frames at ``indices`` (any order, repeats allowed) with PyAV."""
+    import av
+
+    wanted = set(int(i) for i in indices)
+    last = max(wanted)
+    got: dict[int, np.ndarray] = {}
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i in wanted:
+                got[i] = frame.to_ndarray(format="rgb24")
+            if i >= last:
+                break
+    missing = wanted - set(got)
+    if missing:
+        raise ValueError(f"PyAV found no frames at indices {sorted(missing)[:5]}")
+    return np.stack([got[int(i)] for i in indices])
 
 
 def sample_frames(

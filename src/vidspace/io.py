@@ -109,15 +109,21 @@ def validate_embeddings(arrays: Mapping[str, np.ndarray], source: str = "embeddi
         if key in arrays and len(arrays[key]) != n:
             raise ValueError(f"{source}: {key} has {len(arrays[key])} rows, expected {n}")
     if "frame_emb" in arrays and arrays["frame_emb"].shape[0] != n:
-        raise ValueError(f"{source}: frame_emb has {arrays['frame_emb'].shape[0]} rows, expected {n}")
+        raise ValueError(
+            f"{source}: frame_emb has {arrays['frame_emb'].shape[0]} rows, expected {n}"
+        )
     for key in ("video_emb", "text_emb"):
         if key in arrays and not np.all(np.isfinite(arrays[key])):
             rows = np.flatnonzero(~np.all(np.isfinite(arrays[key]), axis=1))
             ids = arrays["video_ids" if key == "video_emb" else "text_ids"][rows[:5]]
-            raise ValueError(f"{source}: {key} has NaN or inf in {rows.size} rows, e.g. {list(ids)}")
+            raise ValueError(
+                f"{source}: {key} has NaN or inf in {rows.size} rows, e.g. {list(ids)}"
+            )
 
 
-def save_embeddings(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping) -> None:
+def save_embeddings(
+    path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping
+) -> None:
     """Write the .npz contract plus its sidecar JSON (same stem, ``.json``), both atomically."""
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     for key in ("video_ids", "text_ids", "categories", "split"):
@@ -178,5 +184,7 @@ def eval_rows(arrays: Mapping[str, np.ndarray], split: str) -> np.ndarray:
         return np.ones(n, dtype=bool)
     mask = np.asarray(arrays["split"]) == split
     if not mask.any():
-        raise ValueError(f"no videos in split {split!r}; splits present: {sorted(set(arrays['split']))}")
+        raise ValueError(
+            f"no videos in split {split!r}; splits present: {sorted(set(arrays['split']))}"
+        )
     return mask

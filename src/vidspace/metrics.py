@@ -55,7 +55,11 @@ def _check_inputs(
                 f"{name} has NaN or inf in {rows.size} rows (first: row {int(rows[0])})"
             )
     dtype = np.result_type(text_emb.dtype, video_emb.dtype, np.float32)
-    return text_emb.astype(dtype, copy=False), video_emb.astype(dtype, copy=False), index.astype(np.int64)
+    return (
+        text_emb.astype(dtype, copy=False),
+        video_emb.astype(dtype, copy=False),
+        index.astype(np.int64),
+    )
 
 
 def t2v_ranks(
@@ -97,13 +101,13 @@ def v2t_positions(
     m = text_emb.shape[0]
     order = np.argsort(index, kind="stable")
     queries, starts, counts = np.unique(index[order], return_index=True, return_counts=True)
-    groups = [order[s : s + c] for s, c in zip(starts, counts)]
+    groups = [order[s : s + c] for s, c in zip(starts, counts, strict=False)]
     step = max(1, chunk_elements // (m * max(1, int(counts.max()))))
     positions: list[np.ndarray] = []
     for start in range(0, queries.size, step):
         stop = min(queries.size, start + step)
         scores = video_emb[queries[start:stop]] @ text_emb.T  # (q, M)
-        for row, caption_rows in zip(scores, groups[start:stop]):
+        for row, caption_rows in zip(scores, groups[start:stop], strict=False):
             relevant = np.sort(row[caption_rows])[::-1]
             at_least = np.count_nonzero(row[None, :] >= relevant[:, None], axis=1)
             # at_least counts relevant captions too; the k-th (sorted) has >= k relevant
@@ -204,11 +208,18 @@ def evaluate_file(
     result.update(n_videos=int(sub["video_emb"].shape[0]), n_captions=int(sub["text_emb"].shape[0]))
     result.update(
         retrieval_metrics(
-            l2_normalize(sub["text_emb"]), l2_normalize(sub["video_emb"]),
-            sub["text_video_index"], ks=ks, ndcg_k=ndcg_k,
+            l2_normalize(sub["text_emb"]),
+            l2_normalize(sub["video_emb"]),
+            sub["text_video_index"],
+            ks=ks,
+            ndcg_k=ndcg_k,
         )
     )
     write_json(out_path, result)
-    logger.info("%s: t2v R@1 %.3f, v2t R@1 %.3f", embeddings_path, result["t2v"]["R@1"],
-                result["v2t"]["R@1"])
+    logger.info(
+        "%s: t2v R@1 %.3f, v2t R@1 %.3f",
+        embeddings_path,
+        result["t2v"]["R@1"],
+        result["v2t"]["R@1"],
+    )
     return result

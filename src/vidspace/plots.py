@@ -31,17 +31,21 @@ def plot_spectrum(model: str, spectra: Mapping[str, str | Path], out_png: str | 
     """
     results = {name: read_json(path) for name, path in spectra.items()}
     modalities = ["video"] + (["text"] if any("text" in r for r in results.values()) else [])
-    fig, axes = plt.subplots(1, len(modalities), figsize=(5.2 * len(modalities), 3.8),
-                             squeeze=False)
-    for ax, modality in zip(axes[0], modalities):
+    fig, axes = plt.subplots(
+        1, len(modalities), figsize=(5.2 * len(modalities), 3.8), squeeze=False
+    )
+    for ax, modality in zip(axes[0], modalities, strict=False):
         for name, r in results.items():
             if modality not in r:
                 continue
             sv = np.asarray(r[modality]["singular_values"])
             sv = sv / sv[0]
             stats = r[modality]
-            ax.plot(np.arange(1, sv.size + 1), np.maximum(sv, 1e-12),
-                    label=f"{name} (erank {stats['effective_rank']:.1f}, rank {stats['rank']})")
+            ax.plot(
+                np.arange(1, sv.size + 1),
+                np.maximum(sv, 1e-12),
+                label=f"{name} (erank {stats['effective_rank']:.1f}, rank {stats['rank']})",
+            )
         ax.set_yscale("log")
         ax.set_xscale("log")
         low = min((line.get_ydata().min() for line in ax.get_lines()), default=1e-3)
@@ -66,8 +70,9 @@ def _project(x: np.ndarray, method: str, seed: int) -> np.ndarray:
         return umap.UMAP(n_neighbors=min(15, n - 1), random_state=seed, n_jobs=1).fit_transform(x)
     from sklearn.manifold import TSNE
 
-    return TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), random_state=seed,
-                init="pca").fit_transform(x)
+    return TSNE(
+        n_components=2, perplexity=min(30.0, (n - 1) / 3), random_state=seed, init="pca"
+    ).fit_transform(x)
 
 
 def plot_projection_grid(
@@ -100,22 +105,39 @@ def plot_projection_grid(
             for c in np.unique(cats):
                 m = cats == c
                 colour = cmap(categories.index(c) % 20)
-                handles[c] = ax.scatter(xy[m, 0], xy[m, 1], s=10, color=colour,
-                                        label=c or "(none)", alpha=0.85, linewidths=0)
+                handles[c] = ax.scatter(
+                    xy[m, 0],
+                    xy[m, 1],
+                    s=10,
+                    color=colour,
+                    label=c or "(none)",
+                    alpha=0.85,
+                    linewidths=0,
+                )
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(f"{model}: {'UMAP' if method == 'umap' else 't-SNE'}", fontsize=10)
     ordered = sorted(handles)
-    fig.legend([handles[c] for c in ordered], [c or "(none)" for c in ordered],
-               loc="lower center", ncol=min(8, len(ordered)), frameon=False, markerscale=2,
-               bbox_to_anchor=(0.5, -0.01))
+    fig.legend(
+        [handles[c] for c in ordered],
+        [c or "(none)" for c in ordered],
+        loc="lower center",
+        ncol=min(8, len(ordered)),
+        frameon=False,
+        markerscale=2,
+        bbox_to_anchor=(0.5, -0.01),
+    )
     fig.suptitle(f"{dataset}: video embeddings by category ({split} split)")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     _save(fig, out_png)
 
 
-def plot_retrieval(dataset: str, metrics: Mapping[str, Mapping[str, str | Path]],
-                   out_png: str | Path, ks=(1, 5, 10)) -> None:
+def plot_retrieval(
+    dataset: str,
+    metrics: Mapping[str, Mapping[str, str | Path]],
+    out_png: str | Path,
+    ks=(1, 5, 10),
+) -> None:
     """Text→video R@K against variant, one line per model.
 
     ``metrics`` maps model -> variant -> metrics JSON; variants keep the given order.
@@ -130,7 +152,7 @@ def plot_retrieval(dataset: str, metrics: Mapping[str, Mapping[str, str | Path]]
         results = {v: read_json(p) for v, p in per_model.items()}
         if all("skipped" in r for r in results.values()):
             continue
-        for ax, k in zip(axes[0], ks):
+        for ax, k in zip(axes[0], ks, strict=False):
             xs, ys = [], []
             for i, v in enumerate(variants):
                 r = results.get(v)
@@ -139,7 +161,7 @@ def plot_retrieval(dataset: str, metrics: Mapping[str, Mapping[str, str | Path]]
                 xs.append(i)
                 ys.append(r["t2v"][f"R@{k}"])
             ax.plot(xs, ys, marker="o", label=model)
-    for ax, k in zip(axes[0], ks):
+    for ax, k in zip(axes[0], ks, strict=False):
         ax.set_xticks(range(len(variants)), variants, fontsize=8, rotation=30)
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(f"text→video R@{k}")

@@ -51,11 +51,27 @@ def _data_section(datasets: dict) -> str:
         reasons = "; ".join(
             f"{r.video_id}: {r.reason}" for r in pd.concat([dl_fail, fr_fail]).itertuples()
         )[:300]
-        rows.append([name, f"{ok}/{total}", len(dl_fail), len(fr_fail),
-                     f"{kept_captions}/{len(captions)}", reasons or "–"])
+        rows.append(
+            [
+                name,
+                f"{ok}/{total}",
+                len(dl_fail),
+                len(fr_fail),
+                f"{kept_captions}/{len(captions)}",
+                reasons or "–",
+            ]
+        )
     return "## Data\n\n" + _table(
-        ["Dataset", "Videos embedded", "Failed download", "Failed decoding",
-         "Captions kept", "Failures (id: reason)"], rows)
+        [
+            "Dataset",
+            "Videos embedded",
+            "Failed download",
+            "Failed decoding",
+            "Captions kept",
+            "Failures (id: reason)",
+        ],
+        rows,
+    )
 
 
 def _spectrum_section(datasets: dict, plots: dict, report_dir: Path) -> str:
@@ -65,9 +81,13 @@ def _spectrum_section(datasets: dict, plots: dict, report_dir: Path) -> str:
     for model in models:
         if model in plots.get("spectrum", {}):
             out.append(f"![spectrum_{model}]({_rel(plots['spectrum'][model], report_dir)})")
-        res = {ds: read_json(datasets[ds]["models"][model]["spectrum"])
-               for ds in names if model in datasets[ds]["models"]}
-        def row(label, fn):
+        res = {
+            ds: read_json(datasets[ds]["models"][model]["spectrum"])
+            for ds in names
+            if model in datasets[ds]["models"]
+        }
+
+        def row(label, fn, res=res):
             return [label] + [fn(res[ds]) if ds in res else "–" for ds in names]
 
         def dim(r):
@@ -78,38 +98,58 @@ def _spectrum_section(datasets: dict, plots: dict, report_dir: Path) -> str:
 
         rows = [
             row("Video embeddings", lambda r: f"({r['video']['shape'][0]}, {dim(r)})"),
-            row("Text embeddings", lambda r: f"({r['text']['shape'][0]}, {dim(r)})"
-                if has_text(r) else "–"),
+            row(
+                "Text embeddings",
+                lambda r: f"({r['text']['shape'][0]}, {dim(r)})" if has_text(r) else "–",
+            ),
             row("Matrix rank (video)", lambda r: f"{r['video']['rank']}/{dim(r)}"),
-            row("Matrix rank (text)", lambda r: f"{r['text']['rank']}/{dim(r)}"
-                if has_text(r) else "–"),
-            row("Effective rank (video)", lambda r: f"{r['video']['effective_rank']:.2f} / {dim(r)}"),
-            row("Effective rank (text)", lambda r: f"{r['text']['effective_rank']:.2f} / {dim(r)}"
-                if has_text(r) else "–"),
+            row(
+                "Matrix rank (text)",
+                lambda r: f"{r['text']['rank']}/{dim(r)}" if has_text(r) else "–",
+            ),
+            row(
+                "Effective rank (video)", lambda r: f"{r['video']['effective_rank']:.2f} / {dim(r)}"
+            ),
+            row(
+                "Effective rank (text)",
+                lambda r: f"{r['text']['effective_rank']:.2f} / {dim(r)}" if has_text(r) else "–",
+            ),
             row("Stable rank (video)", lambda r: f"{r['video']['stable_rank']:.2f}"),
-            row("Stable rank (text)", lambda r: f"{r['text']['stable_rank']:.2f}"
-                if has_text(r) else "–"),
+            row(
+                "Stable rank (text)",
+                lambda r: f"{r['text']['stable_rank']:.2f}" if has_text(r) else "–",
+            ),
             row("Modality gap (L2)", lambda r: _f(r.get("modality_gap"), 4)),
             row("Alignment", lambda r: _f(r.get("alignment"), 4)),
-            row("Uniformity (video / text)", lambda r: f"{r['video_uniformity']:.3f} / "
-                + (_f(r.get("text_uniformity"), 3))),
-            row("Dims for 90/95/99 % variance (video, centred)",
-                lambda r: "/".join(str(r["video"][f"dims_{p}"]) for p in (90, 95, 99))),
+            row(
+                "Uniformity (video / text)",
+                lambda r: f"{r['video_uniformity']:.3f} / " + (_f(r.get("text_uniformity"), 3)),
+            ),
+            row(
+                "Dims for 90/95/99 % variance (video, centred)",
+                lambda r: "/".join(str(r["video"][f"dims_{p}"]) for p in (90, 95, 99)),
+            ),
         ]
-        out.append(f"### Singular value spectrum: {model}\n\n"
-                   + _table(["Metric"] + [n.upper() for n in names], rows))
+        out.append(
+            f"### Singular value spectrum: {model}\n\n"
+            + _table(["Metric"] + [n.upper() for n in names], rows)
+        )
     return "\n\n".join(out)
 
 
-def _retrieval_section(datasets: dict, plots: dict, ref: str, ks: list[int], ndcg_k: int,
-                       report_dir: Path) -> str:
-    out = ["## Retrieval metrics",
-           f"Reference variant `{ref}`; evaluation split as configured. R@K, NDCG and mAP in "
-           "[0, 1], ranks 1-based, ties counted against the model (DESIGN.md)."]
+def _retrieval_section(
+    datasets: dict, plots: dict, ref: str, ks: list[int], ndcg_k: int, report_dir: Path
+) -> str:
+    out = [
+        "## Retrieval metrics",
+        f"Reference variant `{ref}`; evaluation split as configured. R@K, NDCG and mAP in "
+        "[0, 1], ranks 1-based, ties counted against the model (DESIGN.md).",
+    ]
     kk = "/".join(str(k) for k in ks)
     for ds, d in datasets.items():
-        models = [m for m, md in d["models"].items()
-                  if "skipped" not in read_json(md["metrics"][ref])]
+        models = [
+            m for m, md in d["models"].items() if "skipped" not in read_json(md["metrics"][ref])
+        ]
         res = {m: read_json(d["models"][m]["metrics"][ref]) for m in models}
         if not models:
             out.append(f"### {ds}\n\nNo model with a text tower: nothing to retrieve.")
@@ -117,15 +157,18 @@ def _retrieval_section(datasets: dict, plots: dict, ref: str, ks: list[int], ndc
         rows = []
         for direction, label in (("t2v", "text→video"), ("v2t", "video→text")):
             rows += [
-                [f"{label} R@{kk}"] + [" / ".join(_f(res[m][direction][f"R@{k}"]) for k in ks)
-                                       for m in models],
-                [f"{label} NDCG@{ndcg_k}"] + [_f(res[m][direction][f"NDCG@{ndcg_k}"]) for m in models],
+                [f"{label} R@{kk}"]
+                + [" / ".join(_f(res[m][direction][f"R@{k}"]) for k in ks) for m in models],
+                [f"{label} NDCG@{ndcg_k}"]
+                + [_f(res[m][direction][f"NDCG@{ndcg_k}"]) for m in models],
                 [f"{label} mAP"] + [_f(res[m][direction]["mAP"]) for m in models],
                 [f"{label} MedR"] + [_f(res[m][direction]["MedR"], 1) for m in models],
             ]
         first = res[models[0]]
-        out.append(f"### {ds} ({first['n_videos']} videos, {first['n_captions']} captions, "
-                   f"split `{first['split']}`)\n\n" + _table(["Models"] + models, rows))
+        out.append(
+            f"### {ds} ({first['n_videos']} videos, {first['n_captions']} captions, "
+            f"split `{first['split']}`)\n\n" + _table(["Models"] + models, rows)
+        )
         variants = list(next(iter(d["models"].values()))["metrics"])
         vrows = []
         for v in variants:
@@ -134,8 +177,10 @@ def _retrieval_section(datasets: dict, plots: dict, ref: str, ks: list[int], ndc
                 r = read_json(d["models"][m]["metrics"][v])
                 cells.append(f"{r['t2v'][f'R@{ks[0]}']:.2f} ({r['bytes_per_vector']:.0f} B)")
             vrows.append([v] + cells)
-        out.append(f"Text→video R@{ks[0]} by variant (bytes per vector):\n\n"
-                   + _table(["Variant"] + models, vrows))
+        out.append(
+            f"Text→video R@{ks[0]} by variant (bytes per vector):\n\n"
+            + _table(["Variant"] + models, vrows)
+        )
         if ds in plots.get("retrieval", {}):
             out.append(f"![retrieval_{ds}]({_rel(plots['retrieval'][ds], report_dir)})")
     return "\n\n".join(out)
@@ -150,11 +195,23 @@ def _clustering_section(datasets: dict) -> str:
                 rows.append([ds, m, "–", "–", "–", "–", "–", r["skipped"]])
                 continue
             v = r["video"]
-            rows.append([ds, m, v["k"], _f(v["ARI"]), _f(v["NMI"]), _f(v["AMI"]), _f(v["FMI"]),
-                         "text: ARI " + _f(r["text"]["ARI"]) if "text" in r else "–"])
-    return ("## Clustering against categories\n\nk-means on the video embeddings with k = the "
-            "number of categories.\n\n"
-            + _table(["Dataset", "Model", "k", "ARI", "NMI", "AMI", "FMI", "Captions"], rows))
+            rows.append(
+                [
+                    ds,
+                    m,
+                    v["k"],
+                    _f(v["ARI"]),
+                    _f(v["NMI"]),
+                    _f(v["AMI"]),
+                    _f(v["FMI"]),
+                    "text: ARI " + _f(r["text"]["ARI"]) if "text" in r else "–",
+                ]
+            )
+    return (
+        "## Clustering against categories\n\nk-means on the video embeddings with k = the "
+        "number of categories.\n\n"
+        + _table(["Dataset", "Model", "k", "ARI", "NMI", "AMI", "FMI", "Captions"], rows)
+    )
 
 
 def _projection_section(plots: dict, report_dir: Path) -> str:
@@ -169,10 +226,19 @@ def _cost_section(datasets: dict) -> str:
     for ds, d in datasets.items():
         for m, md in d["models"].items():
             meta = load_sidecar(md["embeddings"])
-            rows.append([ds, m, meta.get("dim", "–"), meta.get("device", "–"),
-                         _f(meta.get("seconds"), 1), _f(meta.get("peak_rss_mb"), 0)])
+            rows.append(
+                [
+                    ds,
+                    m,
+                    meta.get("dim", "–"),
+                    meta.get("device", "–"),
+                    _f(meta.get("seconds"), 1),
+                    _f(meta.get("peak_rss_mb"), 0),
+                ]
+            )
     return "## Cost of embedding\n\n" + _table(
-        ["Dataset", "Model", "Dim", "Device", "Seconds", "Peak RSS (MB)"], rows)
+        ["Dataset", "Model", "Dim", "Device", "Seconds", "Peak RSS (MB)"], rows
+    )
 
 
 def write_report(index: dict, out_path: str | Path) -> None:
@@ -183,7 +249,7 @@ def write_report(index: dict, out_path: str | Path) -> None:
     ref = index["reference_variant"]
     parts = [
         f"# {index.get('title', 'vidspace report')}",
-        f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} by vidspace "
+        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} by vidspace "
         f"{__version__}. Datasets: {', '.join(datasets)}.",
         _data_section(datasets),
         _spectrum_section(datasets, plots, report_dir),

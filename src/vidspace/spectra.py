@@ -148,10 +148,13 @@ def analyze_file(embeddings_path: str, out_path: str, split: str = "test") -> di
     arrays = load_embeddings(embeddings_path)
     arrays = subset_videos(arrays, eval_rows(arrays, split))
     video = l2_normalize(arrays["video_emb"])
-    result: dict = {"source": str(embeddings_path), "split": split,
-                    "video": spectrum_stats(video),
-                    "video_centered": spectrum_stats(video, center=True),
-                    "video_uniformity": uniformity(video)}
+    result: dict = {
+        "source": str(embeddings_path),
+        "split": split,
+        "video": spectrum_stats(video),
+        "video_centered": spectrum_stats(video, center=True),
+        "video_uniformity": uniformity(video),
+    }
     if "text_emb" in arrays:
         text = l2_normalize(arrays["text_emb"])
         result.update(

@@ -73,8 +73,9 @@ def apply_variant(arrays: dict[str, np.ndarray], spec: dict) -> tuple[dict[str, 
         split = arrays.get("split")
         train = split == "train" if split is not None else np.zeros(len(video), bool)
         fit_on = "train" if train.sum() > dim else "gallery"
-        mean, proj = fit_pca(video[train] if fit_on == "train" else video, dim,
-                             bool(spec.get("whiten", False)))
+        mean, proj = fit_pca(
+            video[train] if fit_on == "train" else video, dim, bool(spec.get("whiten", False))
+        )
         fn = lambda x: ((x - mean) @ proj).astype(np.float32)  # noqa: E731
         nbytes = 4 * dim
         meta.update(fit_on=fit_on, dim=dim, whiten=bool(spec.get("whiten", False)))

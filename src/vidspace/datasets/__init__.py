@@ -1,12 +1,14 @@
 """Dataset adapters: each one writes the manifest and captions tables of DESIGN.md.
 
-An adapter is a function ``(out_dir, options, seed) -> DownloadResult``. Videos land in
-``out_dir/videos/``; the manifest's ``path`` column is relative to ``out_dir``.
+An adapter is a function ``(video_dir, options, seed) -> DownloadResult`` that puts the
+videos in ``video_dir``. The manifest written is relative: its ``path`` column is relative
+to the manifest's own directory, so a checkout (or a DVC pull) can live anywhere.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,10 +35,10 @@ class DownloadResult:
 Adapter = Callable[[Path, dict, int], DownloadResult]
 
 
-def _synthetic(out_dir: Path, options: dict, seed: int) -> DownloadResult:
+def _synthetic(video_dir: Path, options: dict, seed: int) -> DownloadResult:
     from vidspace.datasets.synthetic import generate
 
-    return generate(out_dir, seed=seed, **options)
+    return generate(video_dir, seed=seed, **options)
 
 
 ADAPTERS: dict[str, Adapter] = {"synthetic": _synthetic}
@@ -103,11 +105,17 @@ def download(
     manifest_path: str | Path,
     captions_path: str | Path,
     failures_path: str | Path,
+    video_dir: str | Path,
 ) -> DownloadResult:
     """Run one adapter and write its manifest, captions and failures tables."""
-    out_dir = Path(manifest_path).parent
-    result = get_adapter(adapter)(out_dir, dict(options), seed)
+    video_dir = Path(video_dir)
+    video_dir.mkdir(parents=True, exist_ok=True)
+    result = get_adapter(adapter)(video_dir, dict(options), seed)
     validate_tables(result.manifest, result.captions, f"dataset adapter {adapter!r}")
+    root = Path(manifest_path).resolve().parent
+    result.manifest["path"] = [
+        os.path.relpath(Path(p).resolve(), root) for p in result.manifest["path"]
+    ]
     write_table(captions_path, result.captions[CAPTION_COLUMNS])
     write_failures(failures_path, result.failures)
     write_table(manifest_path, result.manifest[MANIFEST_COLUMNS])

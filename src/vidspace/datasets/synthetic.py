@@ -115,7 +115,7 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
 
 
 def generate(
-    out_dir: str | Path,
+    video_dir: str | Path,
     seed: int = 0,
     n_videos: int = 120,
     captions_per_video: int = 3,
@@ -125,7 +125,7 @@ def generate(
     train_fraction: float = 0.5,
     n_corrupt: int = 0,
 ) -> DownloadResult:
-    """Write ``n_videos`` clips under ``out_dir/videos`` and return the tables.
+    """Write ``n_videos`` clips into ``video_dir`` and return the tables.
 
     ``n_corrupt`` clips (the last ones) are written as truncated files that no decoder
     can read: they exercise the failure path exactly as a broken download would.
@@ -137,8 +137,7 @@ def generate(
         )
     if not 0 <= n_corrupt < n_videos:
         raise ValueError(f"synthetic: n_corrupt must be in [0, {n_videos}), got {n_corrupt}")
-    out_dir = Path(out_dir)
-    video_dir = out_dir / "videos"
+    video_dir = Path(video_dir)
     video_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     n_train = int(round(train_fraction * n_videos))
@@ -164,7 +163,7 @@ def generate(
         rows.append(
             {
                 "video_id": video_id,
-                "path": str(path.relative_to(out_dir)),
+                "path": str(path),
                 "category": motion,
                 "split": split_of[i],
                 "start": np.nan,
@@ -179,6 +178,8 @@ def generate(
                 motion=MOTIONS[motion][rng.integers(len(MOTIONS[motion]))],
                 bg=background,
             )
-            captions.append({"caption_id": f"{video_id}#{k}", "video_id": video_id, "caption": text})
+            captions.append(
+                {"caption_id": f"{video_id}#{k}", "video_id": video_id, "caption": text}
+            )
     logger.info("synthetic: wrote %d clips (%d corrupt) to %s", n_videos, n_corrupt, video_dir)
     return DownloadResult(pd.DataFrame(rows), pd.DataFrame(captions))

@@ -148,8 +148,11 @@ def embed_dataset(
     kept = captions[captions["video_id"].isin(row_of)].reset_index(drop=True)
     dropped = len(captions) - len(kept)
     if dropped:
-        logger.info("dropping %d captions of %d videos that were not sampled",
-                    dropped, captions.loc[~captions["video_id"].isin(row_of), "video_id"].nunique())
+        logger.info(
+            "dropping %d captions of %d videos that were not sampled",
+            dropped,
+            captions.loc[~captions["video_id"].isin(row_of), "video_id"].nunique(),
+        )
     encoder = load(spec, device)
     arrays: dict[str, np.ndarray] = {
         "video_ids": video_ids,

@@ -45,14 +45,26 @@ def fit_cca(
 class AlignedEncoder:
     has_text = True
 
-    def __init__(self, video, text, method: str = "cca", dim: int = 32, reg: float = 0.1,
-                 weight_power: float = 1.0):
+    def __init__(
+        self,
+        video,
+        text,
+        method: str = "cca",
+        dim: int = 32,
+        reg: float = 0.1,
+        weight_power: float = 1.0,
+    ):
         if method not in ("cca", "procrustes"):
             raise ValueError(f"aligned: unknown method {method!r}; use 'cca' or 'procrustes'")
         if getattr(text, "has_text", False) is False:
             raise ValueError("aligned: the 'text' encoder has no text tower")
         self.video, self.text = video, text
-        self.method, self.dim, self.reg, self.weight_power = method, int(dim), float(reg), weight_power
+        self.method, self.dim, self.reg, self.weight_power = (
+            method,
+            int(dim),
+            float(reg),
+            weight_power,
+        )
 
     def encode_videos(self, frames: np.ndarray) -> np.ndarray:
         return self.video.encode_videos(frames)
@@ -89,6 +101,10 @@ class AlignedEncoder:
             text_out = text_emb - my
             info_corr = []
         logger.info("aligned (%s): fitted on %d train pairs", self.method, int(pairs.sum()))
-        info = {"align_method": self.method, "align_fit_on": fit_on,
-                "align_pairs": int(pairs.sum()), "canonical_correlations": info_corr}
+        info = {
+            "align_method": self.method,
+            "align_fit_on": fit_on,
+            "align_pairs": int(pairs.sum()),
+            "canonical_correlations": info_corr,
+        }
         return video_out.astype(np.float32), text_out.astype(np.float32), info

@@ -74,8 +74,12 @@ class DescriptorEncoder:
         f = clip.astype(np.float32) / 255.0  # (T, H, W, 3)
         t, h, w, _ = f.shape
         border = np.concatenate(
-            [f[:, 0].reshape(-1, 3), f[:, -1].reshape(-1, 3), f[:, :, 0].reshape(-1, 3),
-             f[:, :, -1].reshape(-1, 3)]
+            [
+                f[:, 0].reshape(-1, 3),
+                f[:, -1].reshape(-1, 3),
+                f[:, :, 0].reshape(-1, 3),
+                f[:, :, -1].reshape(-1, 3),
+            ]
         )
         bg = np.median(border, axis=0)
         fg = np.linalg.norm(f - bg, axis=-1) > self.threshold  # (T, H, W)
@@ -97,10 +101,17 @@ class DescriptorEncoder:
         log_area = np.log(area + 1e-4)
         motion = np.array(
             [
-                _slope(cx), _slope(cy), _slope(log_area) / 4.0,
-                cx[0], cy[0], cx[-1], cy[-1],
-                area.mean() * 4.0, fill.mean(),
-                np.abs(_slope(cx)) + np.abs(_slope(cy)), energy * 10.0,
+                _slope(cx),
+                _slope(cy),
+                _slope(log_area) / 4.0,
+                cx[0],
+                cy[0],
+                cx[-1],
+                cy[-1],
+                area.mean() * 4.0,
+                fill.mean(),
+                np.abs(_slope(cx)) + np.abs(_slope(cy)),
+                energy * 10.0,
                 float(np.std(log_area)) / 2.0,
             ]
         )

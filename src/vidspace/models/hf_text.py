@@ -63,9 +63,14 @@ class HFTextEncoder:
         full = self.tokenizer(list(texts), truncation=False)["input_ids"]
         truncated = sum(len(ids) > self.max_length for ids in full)
         if truncated:
-            logger.info("truncated %d of %d texts to %d tokens", truncated, len(texts), self.max_length)
+            logger.info(
+                "truncated %d of %d texts to %d tokens", truncated, len(texts), self.max_length
+            )
         batch = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_length,
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
             return_tensors="pt",
         ).to(self.device)
         with torch.inference_mode():

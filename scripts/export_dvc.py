@@ -1,0 +1,18 @@
+"""Write dvc.yaml from the Snakemake DAG of a config (the embedded default by default)."""
+
+import argparse
+
+from vidspace.cli import run
+from vidspace.dvc import export
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--configfile", default="config/demo.yaml")
+    p.add_argument("--out", default="dvc.yaml")
+    a = p.parse_args()
+    export(a.configfile, a.out)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,96 @@
+"""Shared fixtures: a tiny config, a scratch copy of the workflow, and one run of it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "schemas", "config", "envs", "config.yaml"]
+
+TINY_CONFIG = {
+    "seed": 0,
+    "device": "cpu",
+    "datasets": {
+        "synthetic": {
+            "adapter": "synthetic",
+            "sampling": "u4",
+            "options": {
+                "n_videos": 24,
+                "captions_per_video": 2,
+                "num_frames": 8,
+                "size": 48,
+                "train_fraction": 0.5,
+                "n_corrupt": 1,
+            },
+        }
+    },
+    "samplings": {"u4": {"method": "uniform", "num_frames": 4, "short_side": 32}},
+    "models": {
+        "random": {"adapter": "random", "dim": 64},
+        "aligned": {
+            "adapter": "aligned",
+            "video": {"adapter": "descriptor"},
+            "text": {"adapter": "hf_text", "path": "minilm"},
+            "dim": 8,
+        },
+    },
+    "variants": {
+        "float32": {"kind": "float32"},
+        "int8": {"kind": "int8"},
+        "pca4": {"kind": "pca", "dim": 4},
+    },
+    "embed": {"batch_size": 8},
+    "evaluation": {"split": "test", "ks": [1, 5], "ndcg_k": 5},
+    "report": {"title": "tiny", "reference_variant": "float32"},
+}
+
+
+def tool_env() -> dict:
+    """Environment whose `python` and `snakemake` are this interpreter's."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    return env
+
+
+def run_tool(args: list[str], cwd: Path, check: bool = True, timeout: int = 900):
+    proc = subprocess.run(
+        args, cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+            f"{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
+def make_workdir(path: Path, config: dict | None = None) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, path / name)
+        else:
+            shutil.copy2(src, path / name)
+    (path / "tiny.yaml").write_text(yaml.safe_dump(config or TINY_CONFIG, sort_keys=False))
+    return path
+
+
+def snakemake(args: list[str], cwd: Path, check: bool = True):
+    return run_tool([sys.executable, "-m", "snakemake", *args], cwd, check)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The whole workflow on the tiny config, run once per test session."""
+    workdir = make_workdir(tmp_path_factory.mktemp("workflow"))
+    snakemake(["--cores", "2", "--configfile", "tiny.yaml"], workdir)
+    return workdir

@@ -1,0 +1,112 @@
+"""The Snakemake workflow end to end on a tiny config, its DAG, lint, and config errors."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO, TINY_CONFIG, make_workdir, snakemake
+
+pytestmark = pytest.mark.slow
+
+
+def test_end_to_end_report_and_results(tiny_run):
+    report = (tiny_run / "results/report.md").read_text()
+    # 24 clips, one planted corrupt: counted, with its reason, and its captions dropped
+    assert "| synthetic | 23/24 | 0 | 1 | 46/48 |" in report
+    failures = pd.read_csv(tiny_run / "data/frames/synthetic/u4/failures.csv")
+    assert failures["video_id"].tolist() == ["synth00023"]
+    assert failures["reason"].str.len().min() > 10
+    for heading in ("## Spectral decomposition", "## Retrieval metrics", "## Clustering",
+                    "## Projections", "Matrix rank (video)", "Modality gap (L2)"):
+        assert heading in report
+    for png in ("spectrum_random.png", "spectrum_aligned.png", "retrieval_synthetic.png",
+                "grids/synthetic_projections.png"):
+        path = tiny_run / "results/plots" / png
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"plots/{png}" in report
+    leftovers = [p for p in (tiny_run / "results").rglob(".*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_aligned_beats_random_by_far(tiny_run):
+    def r1(model):
+        path = tiny_run / f"results/metrics/synthetic/{model}/float32.json"
+        return json.loads(path.read_text())["t2v"]["R@1"]
+
+    # about 12 test clips: chance R@1 is about 1/12; 24 queries make the random model's
+    # R@1 noisy, so the margin is absolute as well as relative to chance
+    assert r1("aligned") >= 4 / 12
+    assert r1("aligned") >= r1("random") + 0.25
+
+
+def test_embedding_rows_align_with_captions(tiny_run):
+    with np.load(tiny_run / "results/embeddings/synthetic/aligned.npz") as data:
+        video_ids, text_ids = data["video_ids"], data["text_ids"]
+        index = data["text_video_index"]
+    captions = pd.read_parquet(tiny_run / "data/raw/synthetic/captions.parquet")
+    owner = dict(zip(captions["caption_id"], captions["video_id"], strict=True))
+    assert [owner[t] for t in text_ids] == list(video_ids[index])
+    assert "synth00023" not in set(video_ids)
+
+
+def test_spectrum_and_clustering_files(tiny_run):
+    manifest = pd.read_parquet(tiny_run / "data/raw/synthetic/manifest.parquet")
+    n_test = int(((manifest["split"] == "test") & (manifest["video_id"] != "synth00023")).sum())
+    spectrum = json.loads((tiny_run / "results/spectra/synthetic/random.json").read_text())
+    assert spectrum["video"]["shape"] == [n_test, 64]
+    assert spectrum["video"]["rank"] == n_test  # Gaussian rows: full row rank
+    clustering = json.loads((tiny_run / "results/clustering/synthetic/aligned.json").read_text())
+    assert clustering["video"]["k"] == 6
+    assert set(clustering["video"]) >= {"ARI", "NMI", "AMI", "FMI"}
+
+
+def _job_counts(dry_run_output: str) -> dict[str, int]:
+    stats = dry_run_output[dry_run_output.index("Job stats:") :]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
+
+
+def test_single_plot_target_builds_only_its_chain(tmp_path):
+    workdir = make_workdir(tmp_path)
+    out = snakemake(
+        ["results/plots/spectrum_random.png", "-n", "--configfile", "tiny.yaml"], workdir
+    ).stdout
+    assert _job_counts(out) == {
+        "download": 1, "sample_frames": 1, "embed": 1, "spectrum": 1, "plot_spectrum": 1,
+        "total": 5,
+    }
+    assert "results/embeddings/synthetic/aligned.npz" not in out
+
+
+def test_lint_is_clean():
+    out = snakemake(["--lint", "--configfile", "config/demo.yaml"], REPO)
+    assert "Congratulations, your workflow is in a good condition!" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["datasets"]["synthetic"]["options"].update(n_vidoes=3),
+         "unknown key in 'datasets.synthetic.options'"),
+        (lambda c: c["evaluation"].update(ndcg_k="ten"), "bad value at 'evaluation.ndcg_k'"),
+        (lambda c: c.pop("models"), "'models' is a required property"),
+        (lambda c: c["models"]["random"].update(adapter="rnadom"),
+         "bad value at 'models.random.adapter'"),
+        (lambda c: c["datasets"]["synthetic"].update(adapter="msrvtt"),
+         "dataset adapter 'msrvtt' is planned but not implemented"),
+        (lambda c: c["datasets"].update({"Bad/Name": c["datasets"]["synthetic"]}),
+         "does not match"),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path, edit, message):
+    config = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    edit(config)
+    workdir = make_workdir(tmp_path, config)
+    proc = snakemake(["-n", "--configfile", "tiny.yaml"], workdir, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr + proc.stdout
+    assert "Job stats" not in proc.stdout
