@@ -21,11 +21,21 @@ def test_end_to_end_report_and_results(tiny_run):
     failures = pd.read_csv(tiny_run / "data/frames/synthetic/u4/failures.csv")
     assert failures["video_id"].tolist() == ["synth00023"]
     assert failures["reason"].str.len().min() > 10
-    for heading in ("## Spectral decomposition", "## Retrieval metrics", "## Clustering",
-                    "## Projections", "Matrix rank (video)", "Modality gap (L2)"):
+    for heading in (
+        "## Spectral decomposition",
+        "## Retrieval metrics",
+        "## Clustering",
+        "## Projections",
+        "Matrix rank (video)",
+        "Modality gap (L2)",
+    ):
         assert heading in report
-    for png in ("spectrum_random.png", "spectrum_aligned.png", "retrieval_synthetic.png",
-                "grids/synthetic_projections.png"):
+    for png in (
+        "spectrum_random.png",
+        "spectrum_aligned.png",
+        "retrieval_synthetic.png",
+        "grids/synthetic_projections.png",
+    ):
         path = tiny_run / "results/plots" / png
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"plots/{png}" in report
@@ -76,7 +86,11 @@ def test_single_plot_target_builds_only_its_chain(tmp_path):
         ["results/plots/spectrum_random.png", "-n", "--configfile", "tiny.yaml"], workdir
     ).stdout
     assert _job_counts(out) == {
-        "download": 1, "sample_frames": 1, "embed": 1, "spectrum": 1, "plot_spectrum": 1,
+        "download": 1,
+        "sample_frames": 1,
+        "embed": 1,
+        "spectrum": 1,
+        "plot_spectrum": 1,
         "total": 5,
     }
     assert "results/embeddings/synthetic/aligned.npz" not in out
@@ -90,16 +104,24 @@ def test_lint_is_clean():
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda c: c["datasets"]["synthetic"]["options"].update(n_vidoes=3),
-         "unknown key in 'datasets.synthetic.options'"),
+        (
+            lambda c: c["datasets"]["synthetic"]["options"].update(n_vidoes=3),
+            "unknown key in 'datasets.synthetic.options'",
+        ),
         (lambda c: c["evaluation"].update(ndcg_k="ten"), "bad value at 'evaluation.ndcg_k'"),
         (lambda c: c.pop("models"), "'models' is a required property"),
-        (lambda c: c["models"]["random"].update(adapter="rnadom"),
-         "bad value at 'models.random.adapter'"),
-        (lambda c: c["datasets"]["synthetic"].update(adapter="msrvtt"),
-         "dataset adapter 'msrvtt' is planned but not implemented"),
-        (lambda c: c["datasets"].update({"Bad/Name": c["datasets"]["synthetic"]}),
-         "does not match"),
+        (
+            lambda c: c["models"]["random"].update(adapter="rnadom"),
+            "bad value at 'models.random.adapter'",
+        ),
+        (
+            lambda c: c["datasets"]["synthetic"].update(adapter="msrvtt"),
+            "dataset adapter 'msrvtt' is planned but not implemented",
+        ),
+        (
+            lambda c: c["datasets"].update({"Bad/Name": c["datasets"]["synthetic"]}),
+            "does not match",
+        ),
     ],
 )
 def test_bad_config_stops_before_any_job(tmp_path, edit, message):

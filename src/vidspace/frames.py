@@ -91,8 +91,11 @@ def read_clip(
     except decord.DECORDError as exc:
         # decord 0.6 fails to copy frames whose row stride is padded (some widths, e.g. 48
         # px); PyAV decodes them correctly, only slower
-        logger.info("decord cannot copy frames of %s (%s); decoding with PyAV", path,
-                    str(exc).splitlines()[0][-80:])
+        logger.info(
+            "decord cannot copy frames of %s (%s); decoding with PyAV",
+            path,
+            str(exc).splitlines()[0][-80:],
+        )
         frames = read_frames_pyav(path, idx)
     if frames.ndim != 4 or frames.shape[0] != idx.size:
         raise ValueError(f"decoder returned {frames.shape} for {idx.size} frames")

@@ -203,5 +203,5 @@ def _check_finite(emb: np.ndarray, ids: np.ndarray, model: str, what: str) -> No
     if bad.any():
         raise ValueError(
             f"model {model!r} produced NaN or inf {what} embeddings for {int(bad.sum())} "
-            f"items, e.g. {list(ids[bad][:5])}"
+            f"items, e.g. {ids[bad][:5].tolist()}"
         )

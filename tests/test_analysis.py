@@ -1,0 +1,172 @@
+"""Variants, clustering, file contracts, config loading and the scripts' error handling."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from conftest import REPO, tool_env
+
+from vidspace.clustering import kmeans_against_categories
+from vidspace.config import ConfigError, load_config, validate_config
+from vidspace.io import atomic_path, save_embeddings, subset_videos, validate_embeddings
+from vidspace.variants import apply_variant
+
+
+def _arrays(n=40, d=16, m=80, seed=0):
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, n, m)
+    video = rng.normal(size=(n, d)).astype(np.float32)
+    return {
+        "video_emb": video,
+        "text_emb": (video[index] + rng.normal(scale=0.5, size=(m, d))).astype(np.float32),
+        "video_ids": np.array([f"v{i}" for i in range(n)]),
+        "text_ids": np.array([f"t{i}" for i in range(m)]),
+        "text_video_index": index,
+        "split": np.array(["train", "test"] * (n // 2)),
+    }
+
+
+@pytest.mark.parametrize(
+    "spec, bytes_per_vector, max_error",
+    [
+        ({"kind": "float32"}, 64, 0.0),
+        ({"kind": "float16"}, 32, 1e-3),
+        ({"kind": "int8"}, 16, 0.01),
+        ({"kind": "int4"}, 8, 0.2),
+    ],
+)
+def test_precision_variants(spec, bytes_per_vector, max_error):
+    arrays = _arrays()
+    out, meta = apply_variant(arrays, spec)
+    unit = arrays["video_emb"] / np.linalg.norm(arrays["video_emb"], axis=1, keepdims=True)
+    assert meta["bytes_per_vector"] == bytes_per_vector
+    assert np.abs(out["video_emb"] - unit).max() <= max_error + 1e-7
+    assert out["text_emb"].shape == arrays["text_emb"].shape
+
+
+def test_int8_codes_are_integer_multiples_of_the_scale():
+    out, _ = apply_variant(_arrays(), {"kind": "int8"})
+    v = out["video_emb"]
+    scale = np.abs(v).max(axis=0) / 127
+    np.testing.assert_allclose(v / scale, np.round(v / scale), atol=1e-3)
+
+
+def test_binary_variant():
+    out, meta = apply_variant(_arrays(d=64), {"kind": "binary"})
+    assert set(np.unique(out["video_emb"])) == {-1.0, 1.0}
+    assert meta["bytes_per_vector"] == 8
+
+
+def test_pca_fits_on_train_split_and_says_so():
+    arrays = _arrays()
+    out, meta = apply_variant(arrays, {"kind": "pca", "dim": 4})
+    assert out["video_emb"].shape == (40, 4) and out["text_emb"].shape == (80, 4)
+    assert meta["fit_on"] == "train" and meta["bytes_per_vector"] == 16
+    arrays.pop("split")
+    assert apply_variant(arrays, {"kind": "pca", "dim": 4})[1]["fit_on"] == "gallery"
+    with pytest.raises(ValueError, match="exceeds"):
+        apply_variant(arrays, {"kind": "pca", "dim": 99})
+
+
+def test_unknown_variant_kind():
+    with pytest.raises(ValueError, match="unknown variant kind 'int3'"):
+        apply_variant(_arrays(), {"kind": "int3"})
+
+
+def test_clustering_perfect_and_degenerate():
+    x = np.repeat(np.eye(3), 5, axis=0) + 0.01 * np.random.default_rng(0).normal(size=(15, 3))
+    labels = np.repeat(["a", "b", "c"], 5)
+    scores = kmeans_against_categories(x, labels)
+    assert scores["k"] == 3
+    for key in ("ARI", "NMI", "AMI", "FMI"):
+        assert scores[key] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least 2 categories"):
+        kmeans_against_categories(x, np.array(["a"] * 15))
+    with pytest.raises(ValueError, match="labels"):
+        kmeans_against_categories(x, labels[:3])
+
+
+def test_subset_videos_remaps_caption_rows():
+    arrays = _arrays(n=4, m=6)
+    arrays["text_video_index"] = np.array([0, 1, 2, 3, 3, 1])
+    sub = subset_videos(arrays, np.array([False, True, False, True]))
+    assert sub["video_ids"].tolist() == ["v1", "v3"]
+    assert sub["text_ids"].tolist() == ["t1", "t3", "t4", "t5"]
+    assert sub["text_video_index"].tolist() == [0, 1, 1, 0]
+    np.testing.assert_array_equal(sub["text_emb"], arrays["text_emb"][[1, 3, 4, 5]])
+
+
+def test_contract_violations_are_named():
+    arrays = _arrays()
+    arrays["text_video_index"] = arrays["text_video_index"][:-1]
+    with pytest.raises(ValueError, match="disagree"):
+        validate_embeddings(arrays)
+    arrays = _arrays()
+    arrays["video_emb"][3, 0] = np.inf
+    with pytest.raises(ValueError, match=r"NaN or inf in 1 rows, e.g. \['v3'\]"):
+        validate_embeddings(arrays)
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.npz"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"partial")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError):
+        save_embeddings(target, {"video_emb": np.ones((2, 3)), "video_ids": ["a"]}, {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_shipped_configs_validate():
+    load_config(REPO / "config/demo.yaml")
+    full = yaml.safe_load((REPO / "config.yaml").read_text())
+    validate_config(full, check_adapters=False)  # adapters of full runs: their own issues
+    with pytest.raises(ConfigError, match="'datasets.msrvtt'.*planned"):
+        validate_config(full)
+
+
+def test_config_cross_references():
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    config["datasets"]["synthetic"]["sampling"] = "nope"
+    with pytest.raises(ConfigError, match="datasets.synthetic.sampling names 'nope'"):
+        validate_config(config)
+
+
+def test_script_reports_bad_input_in_one_line(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "scripts/retrieval.py",
+            "--embeddings",
+            str(tmp_path / "no.npz"),
+            "--out",
+            str(tmp_path / "m.json"),
+        ],
+        cwd=REPO,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_scripts_have_help():
+    for script in sorted((REPO / "scripts").glob("*.py")):
+        proc = subprocess.run(
+            [sys.executable, str(script), "--help"],
+            cwd=REPO,
+            env=tool_env(),
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, script
+        assert "usage:" in proc.stdout

@@ -1,0 +1,154 @@
+"""Synthetic dataset, table validation and frame sampling, including broken videos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vidspace.datasets import check_video_id, download, get_adapter, validate_tables
+from vidspace.datasets.synthetic import generate, write_mp4
+from vidspace.frames import read_clip, resize_crop, sample_frames, uniform_indices
+from vidspace.io import read_failures
+
+
+def _download(tmp_path, **options):
+    raw = tmp_path / "raw"
+    return download(
+        "synthetic",
+        options,
+        3,
+        raw / "manifest.parquet",
+        raw / "captions.parquet",
+        raw / "failures.csv",
+        raw / "videos",
+    ), raw
+
+
+def test_synthetic_is_deterministic_and_balanced(tmp_path):
+    a = generate(tmp_path / "a", seed=5, n_videos=12, captions_per_video=2, size=32)
+    b = generate(tmp_path / "b", seed=5, n_videos=12, captions_per_video=2, size=32)
+    pd.testing.assert_frame_equal(a.captions, b.captions)
+    assert a.manifest["category"].value_counts().tolist() == [2] * 6
+    assert set(a.manifest["split"]) == {"train", "test"}
+    c = generate(tmp_path / "c", seed=6, n_videos=12, captions_per_video=2, size=32)
+    assert not a.captions["caption"].equals(c.captions["caption"])
+
+
+def test_download_writes_relative_manifest(tmp_path):
+    result, raw = _download(tmp_path, n_videos=6, size=32, num_frames=4)
+    manifest = pd.read_parquet(raw / "manifest.parquet")
+    assert manifest["path"].str.startswith("videos/").all()
+    assert all((raw / p).exists() for p in manifest["path"])
+    assert len(pd.read_parquet(raw / "captions.parquet")) == 6 * 3
+    assert read_failures(raw / "failures.csv").empty
+
+
+def test_captions_paraphrase_the_attributes(tmp_path):
+    result = generate(tmp_path, seed=0, n_videos=6, captions_per_video=3, size=32)
+    for _, group in result.captions.groupby("video_id"):
+        assert group["caption"].nunique() > 1
+
+
+@pytest.mark.parametrize("bad", ["../x", ";rm -rf /", "a" * 200, ".hidden", "", "a/b"])
+def test_hostile_video_ids_are_rejected(bad):
+    with pytest.raises(ValueError, match="invalid video id"):
+        check_video_id(bad)
+
+
+def _tables():
+    manifest = pd.DataFrame(
+        {
+            "video_id": ["v1", "v2"],
+            "path": ["a.mp4", "b.mp4"],
+            "category": ["x", "y"],
+            "split": ["test", "test"],
+            "start": [np.nan] * 2,
+            "end": [np.nan] * 2,
+        }
+    )
+    captions = pd.DataFrame(
+        {"caption_id": ["c1", "c2"], "video_id": ["v1", "v2"], "caption": ["one", "two"]}
+    )
+    return manifest, captions
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda m, c: m.pop("split"), "missing columns"),
+        (lambda m, c: m.loc.__setitem__((1, "video_id"), "v1"), "duplicate video ids"),
+        (lambda m, c: c.loc.__setitem__((1, "video_id"), "v9"), "not in the manifest"),
+        (lambda m, c: c.loc.__setitem__((1, "caption"), "  "), "empty captions"),
+        (lambda m, c: c.loc.__setitem__((1, "caption_id"), "c1"), "duplicate caption ids"),
+    ],
+)
+def test_bad_tables(edit, match):
+    manifest, captions = _tables()
+    edit(manifest, captions)
+    with pytest.raises(ValueError, match=match):
+        validate_tables(manifest, captions, "test")
+
+
+def test_unknown_and_planned_adapters():
+    with pytest.raises(ValueError, match="unknown dataset adapter 'nope'"):
+        get_adapter("nope")
+    with pytest.raises(NotImplementedError, match="planned"):
+        get_adapter("msrvtt")
+
+
+def test_uniform_indices():
+    assert uniform_indices(8, 4).tolist() == [1, 3, 5, 7]
+    assert uniform_indices(2, 4).tolist() == [0, 0, 1, 1]  # short clips repeat frames
+    assert uniform_indices(10, 2, first=5).tolist() == [7, 12]
+
+
+def test_resize_crop_short_side_and_square():
+    frames = np.zeros((2, 40, 80, 3), np.uint8)
+    frames[:, :, 40:] = 200  # right half bright
+    out = resize_crop(frames, 20)
+    assert out.shape == (2, 20, 20, 3)
+    assert out[0, :, :8].mean() < 10 and out[0, :, 12:].mean() > 190
+
+
+def test_read_clip_segment_and_odd_sizes(tmp_path):
+    frames = np.stack([np.full((48, 72, 3), 10 * t, np.uint8) for t in range(20)])
+    path = tmp_path / "odd.mp4"  # 48 px rows are padded: decord cannot copy them
+    write_mp4(path, frames, fps=10)
+    clip, idx = read_clip(path, "uniform", 4, 24, start=1.0, end=2.0)
+    assert clip.shape == (4, 24, 24, 3)
+    assert idx.tolist() == [11, 13, 16, 18]
+    # the decoded brightness follows the frame index (lossy codec: loose tolerance)
+    assert np.all(np.abs(clip.reshape(4, -1).mean(1) - 10 * idx) < 8)
+
+
+def test_broken_videos_are_recorded_and_the_run_goes_on(tmp_path):
+    result, raw = _download(tmp_path, n_videos=6, size=32, num_frames=4, n_corrupt=1)
+    manifest = pd.read_parquet(raw / "manifest.parquet")
+    (raw / manifest["path"][0]).write_bytes(b"")  # zero-byte file
+    (raw / manifest["path"][1]).unlink()  # missing file
+    out = sample_frames(
+        raw / "manifest.parquet",
+        tmp_path / "f.npz",
+        tmp_path / "fail.csv",
+        num_frames=3,
+        short_side=16,
+    )
+    failures = read_failures(tmp_path / "fail.csv")
+    assert out == {"n_videos": 3, "n_failed": 3}
+    assert set(failures["video_id"]) == {"synth00000", "synth00001", "synth00005"}
+    reasons = dict(zip(failures["video_id"], failures["reason"], strict=True))
+    assert "zero-byte" in reasons["synth00000"]
+    assert "missing file" in reasons["synth00001"]
+    with np.load(tmp_path / "f.npz") as data:
+        assert data["frames"].shape == (3, 3, 16, 16, 3)
+        assert data["video_ids"].tolist() == ["synth00002", "synth00003", "synth00004"]
+
+
+def test_all_videos_broken_is_an_error(tmp_path):
+    result, raw = _download(tmp_path, n_videos=2, size=32, num_frames=4, n_corrupt=1)
+    manifest = pd.read_parquet(raw / "manifest.parquet")
+    (raw / manifest["path"][0]).write_bytes(b"junk")
+    with pytest.raises(RuntimeError, match="none of the 2 videos"):
+        sample_frames(raw / "manifest.parquet", tmp_path / "f.npz", tmp_path / "fail.csv")
+    assert not (tmp_path / "f.npz").exists()
