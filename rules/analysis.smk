@@ -22,6 +22,7 @@ rule retrieval:
         embeddings="results/variants/{dataset}/{model}/{variant}.npz",
     output:
         metrics="results/metrics/{dataset}/{model}/{variant}.json",
+        ranks="results/ranks/{dataset}/{model}/{variant}.npz",
     log:
         "logs/retrieval/{dataset}/{model}/{variant}.log",
     benchmark:
@@ -32,9 +33,14 @@ rule retrieval:
         split=EVAL["split"],
         ks=" ".join(str(k) for k in EVAL["ks"]),
         ndcg_k=EVAL["ndcg_k"],
+        pool_sizes=" ".join(str(c) for c in EVAL.get("pool_sizes", [])),
+        bootstrap=EVAL.get("bootstrap", 1000),
+        seed=config["seed"],
     shell:
         "python scripts/retrieval.py --embeddings {input.embeddings} --out {output.metrics}"
-        " --split {params.split} --ks {params.ks} --ndcg-k {params.ndcg_k} > {log} 2>&1"
+        " --split {params.split} --ks {params.ks} --ndcg-k {params.ndcg_k}"
+        " --pool-sizes {params.pool_sizes} --bootstrap {params.bootstrap}"
+        " --ranks {output.ranks} --seed {params.seed} > {log} 2>&1"
 
 
 rule spectrum:
@@ -72,3 +78,23 @@ rule clustering:
     shell:
         "python scripts/clustering.py --embeddings {input.embeddings}"
         " --out {output.clustering} --split {params.split} --seed {params.seed} > {log} 2>&1"
+
+
+rule compare:
+    input:
+        unpack(get_comparison_inputs),
+    output:
+        comparison="results/comparisons/{dataset}.json",
+    log:
+        "logs/compare/{dataset}.log",
+    benchmark:
+        "results/benchmarks/compare/{dataset}.tsv"
+    conda:
+        "../envs/vidspace.yaml"
+    params:
+        ranks=lambda wildcards, input: pairs({m: input[m] for m in MODELS}),
+        ks=" ".join(str(k) for k in EVAL["ks"]),
+        seed=config["seed"],
+    shell:
+        "python scripts/compare.py --ranks {params.ranks} --out {output.comparison}"
+        " --ks {params.ks} --seed {params.seed} > {log} 2>&1"

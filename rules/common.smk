@@ -68,6 +68,13 @@ def get_retrieval_inputs(wildcards):
     }
 
 
+def get_comparison_inputs(wildcards):
+    return {
+        m: f"results/ranks/{wildcards.dataset}/{m}/{REFERENCE_VARIANT}.npz"
+        for m in MODELS
+    }
+
+
 def pairs(mapping):
     """NAME=PATH arguments for scripts/plot.py, shell-quoted."""
     return " ".join(shlex.quote(f"{k}={v}") for k, v in mapping.items())
@@ -83,6 +90,7 @@ def report_index():
             "captions": f"data/raw/{ds}/captions.parquet",
             "download_failures": f"data/raw/{ds}/failures.csv",
             "frame_failures": f"data/frames/{ds}/{sampling}/failures.csv",
+            "comparison": f"results/comparisons/{ds}.json",
             "models": {
                 m: {
                     "embeddings": f"results/embeddings/{ds}/{m}.npz",
@@ -99,6 +107,7 @@ def report_index():
         "title": config.get("report", {}).get("title", "vidspace report"),
         "reference_variant": REFERENCE_VARIANT,
         "ks": EVAL["ks"],
+        "pool_sizes": EVAL.get("pool_sizes", []),
         "ndcg_k": EVAL["ndcg_k"],
         "datasets": datasets,
         "plots": {
@@ -120,6 +129,7 @@ def report_inputs(wildcards):
             d["captions"],
             d["download_failures"],
             d["frame_failures"],
+            d["comparison"],
         ]
         for md in d["models"].values():
             files += [md["embeddings"], md["spectrum"], md["clustering"]]

@@ -13,8 +13,20 @@ def main() -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10])
     p.add_argument("--ndcg-k", type=int, default=10)
+    p.add_argument(
+        "--pool-sizes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="candidate-pool sizes C (each query ranked against C items)",
+    )
+    p.add_argument("--bootstrap", type=int, default=1000, help="resamples for 95%% CIs; 0: off")
+    p.add_argument("--ranks", help="where to write the per-query ranks (.npz)")
+    p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
-    evaluate_file(a.embeddings, a.out, a.split, a.ks, a.ndcg_k)
+    evaluate_file(
+        a.embeddings, a.out, a.split, a.ks, a.ndcg_k, a.pool_sizes, a.bootstrap, a.ranks, a.seed
+    )
 
 
 if __name__ == "__main__":

@@ -45,9 +45,16 @@ TINY_CONFIG = {
         "float32": {"kind": "float32"},
         "int8": {"kind": "int8"},
         "pca4": {"kind": "pca", "dim": 4},
+        "dsl": {"kind": "float32", "scoring": "dual_softmax", "temperature": 0.05},
     },
     "embed": {"batch_size": 8},
-    "evaluation": {"split": "test", "ks": [1, 5], "ndcg_k": 5},
+    "evaluation": {
+        "split": "test",
+        "ks": [1, 5],
+        "ndcg_k": 5,
+        "pool_sizes": [5],
+        "bootstrap": 200,
+    },
     "report": {"title": "tiny", "reference_variant": "float32"},
 }
 

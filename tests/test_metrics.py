@@ -141,3 +141,98 @@ def test_bad_input_raises_value_error(args, match):
 def test_k_larger_than_gallery():
     with pytest.raises(ValueError, match="larger than the video gallery"):
         retrieval_metrics(T, V, IDX, ks=(1, 5), ndcg_k=2)
+
+
+# --- score post-processing, candidate pools, bootstrap ---------------------------------
+
+from vidspace.metrics import (  # noqa: E402
+    bootstrap_ci,
+    paired_bootstrap,
+    pool_metrics,
+    score_matrices,
+)
+
+# a "hub" video scores high with every caption: t0 -> hub, t1 -> v1, t2 -> v2
+HUB_SCORES = np.array([[0.9, 0.1, 0.1], [0.8, 0.7, 0.0], [0.8, 0.0, 0.7]])
+
+
+def _hub_embeddings():
+    # texts are the score rows; videos the identity, so T @ V.T == HUB_SCORES
+    return HUB_SCORES.astype(np.float32), np.eye(3, dtype=np.float32), np.array([0, 1, 2])
+
+
+def test_dual_softmax_fixes_the_hub():
+    t, v, idx = _hub_embeddings()
+    assert retrieval_metrics(t, v, idx, ks=(1,), ndcg_k=1)["t2v"]["R@1"] == pytest.approx(1 / 3)
+    dsl = retrieval_metrics(t, v, idx, ks=(1,), ndcg_k=1, scoring="dual_softmax", temperature=0.1)
+    assert dsl["t2v"]["R@1"] == 1.0
+
+
+def test_dual_softmax_hand_computed_column():
+    t2v, _ = score_matrices(HUB_SCORES, "dual_softmax", temperature=0.1)
+    hub = np.exp([9.0, 8.0, 8.0]) / np.exp([9.0, 8.0, 8.0]).sum()
+    np.testing.assert_allclose(t2v[:, 0], HUB_SCORES[:, 0] * hub)
+
+
+def test_dual_softmax_with_huge_temperature_keeps_dot_ranking():
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(20, 8)).astype(np.float32)
+    idx = rng.integers(0, 20, 30)
+    t = (v[idx] + rng.normal(size=(30, 8))).astype(np.float32)
+    dot = retrieval_metrics(t, v, idx)
+    flat = retrieval_metrics(t, v, idx, scoring="dual_softmax", temperature=1e6)
+    assert flat["t2v"] == pytest.approx(dot["t2v"])
+
+
+def test_qb_norm_normalises_only_queries_that_hit_the_activation_set():
+    t, v, idx = _hub_embeddings()
+    # querybank = the same captions: every bank query's top-1 is the hub
+    bank = (t, v)
+    qb = retrieval_metrics(
+        t, v, idx, ks=(1,), ndcg_k=1, scoring="qb_norm", temperature=0.1, querybank=bank
+    )
+    assert qb["t2v"]["R@1"] == 1.0
+    # a bank whose top-1 items are never a query's top-1 leaves the scores raw
+    far_bank = (np.array([[0.0, 1.0, 0.0]], np.float32), np.array([[0.0, 0.0, 1.0]], np.float32))
+    t2v, _ = score_matrices(HUB_SCORES, "qb_norm", 0.1, (far_bank[0] @ v.T, far_bank[1] @ t.T))
+    np.testing.assert_array_equal(t2v[1:], HUB_SCORES[1:])
+    with pytest.raises(ValueError, match="needs a querybank"):
+        retrieval_metrics(t, v, idx, ks=(1,), ndcg_k=1, scoring="inverted_softmax")
+
+
+def test_pools_perfect_constant_and_chance():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    perfect = pool_metrics(x, x, np.arange(300), pool_size=50, ks=(1, 10))
+    assert perfect["t2v"]["R@1"] == 1.0 and perfect["t2v"]["lift"]["R@10"] == 5.0
+    assert perfect["t2v"]["random_baseline"]["R@10"] == pytest.approx(0.2)
+    ones = np.ones((300, 4), np.float32)
+    assert pool_metrics(ones, ones, np.arange(300), pool_size=50, ks=(10,))["t2v"]["R@10"] == 0
+    noise = rng.normal(size=(2000, 16)).astype(np.float32)
+    video = rng.normal(size=(2000, 16)).astype(np.float32)
+    chance = pool_metrics(noise, video, np.arange(2000), pool_size=100, ks=(10,), seed=1)
+    assert 0.08 < chance["t2v"]["R@10"] < 0.12  # K / C = 0.1
+
+
+def test_pools_never_use_a_videos_own_captions_as_negatives():
+    v = np.eye(6, dtype=np.float32)
+    idx = np.repeat(np.arange(6), 3)
+    t = v[idx]  # three identical captions per video
+    out = pool_metrics(t, v, idx, pool_size=4, ks=(1,))
+    assert out["v2t"]["R@1"] == 1.0 and out["t2v"]["R@1"] == 1.0
+    with pytest.raises(ValueError, match="pool_size"):
+        pool_metrics(t, v, idx, pool_size=7)
+
+
+def test_bootstrap_interval_and_paired_test():
+    hits = np.r_[np.ones(60), np.zeros(40)]
+    lo, hi = bootstrap_ci(hits, seed=1)
+    assert lo < 0.6 < hi and hi - lo == pytest.approx(0.19, abs=0.04)
+    assert bootstrap_ci(hits, seed=1) == (lo, hi)
+    same = paired_bootstrap(hits, hits)
+    assert same["diff"] == 0 and same["p_value"] == 1.0
+    worse = np.r_[np.ones(30), np.zeros(70)]
+    test = paired_bootstrap(hits, worse)
+    assert test["diff"] == pytest.approx(0.3) and test["p_value"] < 0.001
+    assert test["ci95"][0] > 0.15

@@ -116,9 +116,7 @@ def validate_embeddings(arrays: Mapping[str, np.ndarray], source: str = "embeddi
         if key in arrays and not np.all(np.isfinite(arrays[key])):
             rows = np.flatnonzero(~np.all(np.isfinite(arrays[key]), axis=1))
             ids = arrays["video_ids" if key == "video_emb" else "text_ids"][rows[:5]].tolist()
-            raise ValueError(
-                f"{source}: {key} has NaN or inf in {rows.size} rows, e.g. {ids}"
-            )
+            raise ValueError(f"{source}: {key} has NaN or inf in {rows.size} rows, e.g. {ids}")
 
 
 def save_embeddings(

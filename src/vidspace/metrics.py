@@ -62,83 +62,197 @@ def _check_inputs(
     )
 
 
-def t2v_ranks(
+def _caption_groups(index: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Videos that have captions, and the caption rows of each."""
+    order = np.argsort(index, kind="stable")
+    queries, starts, counts = np.unique(index[order], return_index=True, return_counts=True)
+    return queries, [order[s : s + c] for s, c in zip(starts, counts, strict=True)]
+
+
+def _t2v_block(scores: np.ndarray, relevant_cols: np.ndarray) -> np.ndarray:
+    """Ranks for a block of caption rows (q, N) whose relevant columns are given."""
+    relevant = scores[np.arange(scores.shape[0]), relevant_cols]
+    # the relevant item itself satisfies >=, so the count is already 1 + others
+    return np.count_nonzero(scores >= relevant[:, None], axis=1)
+
+
+def _v2t_positions_of(scores: np.ndarray, caption_rows: np.ndarray) -> np.ndarray:
+    """Sorted positions p_1 <= p_2 <= ... of a video's captions, given its scores (M,)."""
+    relevant = np.sort(scores[caption_rows])[::-1]
+    at_least = np.count_nonzero(scores[None, :] >= relevant[:, None], axis=1)
+    # at_least counts relevant captions too; remove exactly those at or above each one
+    relevant_at_least = np.count_nonzero(relevant[None, :] >= relevant[:, None], axis=1)
+    return np.arange(1, relevant.size + 1) + at_least - relevant_at_least
+
+
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    peak = np.max(x, axis=axis, keepdims=True)
+    return peak + np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True))
+
+
+SCORINGS = ("dot", "dual_softmax", "inverted_softmax", "qb_norm")
+
+
+def score_matrices(
+    scores: np.ndarray,
+    scoring: str = "dot",
+    temperature: float = 0.01,
+    bank_scores: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Post-process a (M captions x N videos) score matrix for each direction.
+
+    Returns (t2v, v2t) matrices of the same shape: t2v ranks each row, v2t each column.
+
+    - ``dot``: unchanged.
+    - ``dual_softmax`` (Cheng et al. 2021, CAMoE): s * softmax(s / T) over the queries of
+      the other direction: for t2v over captions (axis 0), for v2t over videos (axis 1).
+    - ``inverted_softmax`` (Smith et al. 2017): log-domain s / T - logsumexp of the
+      querybank's scores against the same gallery item. ``bank_scores`` = (bank captions x
+      N videos, bank videos x M captions), from the train split.
+    - ``qb_norm`` (Bogolin et al. 2022, dynamic inverted softmax): as above, but only for
+      queries whose raw top-1 item is in the activation set (items that are some bank
+      query's top-1); other queries keep their raw scores.
+    """
+    if scoring not in SCORINGS:
+        raise ValueError(f"unknown scoring {scoring!r}; available: {list(SCORINGS)}")
+    if scoring == "dot":
+        return scores, scores
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    scores = scores.astype(np.float64)
+    if scoring == "dual_softmax":
+        logits = scores / temperature
+        t2v = scores * np.exp(logits - _logsumexp(logits, axis=0))
+        v2t = scores * np.exp(logits - _logsumexp(logits, axis=1))
+        return t2v, v2t
+    if bank_scores is None:
+        raise ValueError(f"scoring {scoring!r} needs a querybank (train-split embeddings)")
+    bank_t2v, bank_v2t = (np.asarray(b, dtype=np.float64) for b in bank_scores)
+    # normaliser of each gallery item: over bank captions for videos, bank videos for captions
+    t2v = scores / temperature - _logsumexp(bank_t2v / temperature, axis=0)
+    v2t = scores / temperature - _logsumexp(bank_v2t / temperature, axis=0).T
+    if scoring == "qb_norm":
+        active_videos = np.zeros(scores.shape[1], bool)
+        active_videos[np.argmax(bank_t2v, axis=1)] = True
+        active_captions = np.zeros(scores.shape[0], bool)
+        active_captions[np.argmax(bank_v2t, axis=1)] = True
+        keep_t2v = ~active_videos[np.argmax(scores, axis=1)]  # caption queries left raw
+        keep_v2t = ~active_captions[np.argmax(scores, axis=0)]  # video queries left raw
+        t2v[keep_t2v] = scores[keep_t2v]
+        v2t[:, keep_v2t] = scores[:, keep_v2t]
+    return t2v, v2t
+
+
+def query_ranks(
     text_emb: np.ndarray,
     video_emb: np.ndarray,
     text_video_index: np.ndarray,
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-) -> np.ndarray:
-    """Rank of the relevant video for each caption.
+    scoring: str = "dot",
+    temperature: float = 0.01,
+    querybank: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict:
+    """Per-query ranks in both directions.
 
-    rank_i = 1 + #{j != g : s_ij >= s_ig}, g = text_video_index[i]. Returns (M,) int64.
+    Returns ``{"t2v": (M,) ranks, "v2t_queries": (Q,) video rows, "v2t": [positions]}``.
+    When M x N fits in ``chunk_elements`` the similarity GEMM runs once and both
+    directions read it; otherwise scores are computed in row blocks (twice), so memory
+    stays bounded. Score post-processing other than ``dot`` needs the full matrix.
     """
     text_emb, video_emb, index = _check_inputs(text_emb, video_emb, text_video_index)
     m, n = text_emb.shape[0], video_emb.shape[0]
+    queries, groups = _caption_groups(index)
+    if m * n <= chunk_elements or scoring != "dot":
+        if m * n > 4 * chunk_elements:
+            raise ValueError(
+                f"scoring {scoring!r} needs the full {m} x {n} score matrix, above the "
+                f"memory budget of {chunk_elements} elements"
+            )
+        scores = text_emb @ video_emb.T
+        bank = None
+        if querybank is not None:
+            bank_text, bank_video = querybank
+            bank = (
+                bank_text.astype(scores.dtype) @ video_emb.T,
+                bank_video.astype(scores.dtype) @ text_emb.T,
+            )
+        t2v_scores, v2t_scores = score_matrices(scores, scoring, temperature, bank)
+        t2v = _t2v_block(t2v_scores, index)
+        v2t_t = np.ascontiguousarray(v2t_scores.T)  # one row per video
+        v2t = [_v2t_positions_of(v2t_t[q], rows) for q, rows in zip(queries, groups, strict=True)]
+        return {"t2v": t2v, "v2t_queries": queries, "v2t": v2t}
+    t2v = np.empty(m, dtype=np.int64)
     step = max(1, chunk_elements // n)
-    ranks = np.empty(m, dtype=np.int64)
     for start in range(0, m, step):
         stop = min(m, start + step)
-        scores = text_emb[start:stop] @ video_emb.T
-        relevant = scores[np.arange(stop - start), index[start:stop]]
-        # the relevant item itself satisfies >=, so the count is already 1 + others
-        ranks[start:stop] = np.count_nonzero(scores >= relevant[:, None], axis=1)
-    return ranks
-
-
-def v2t_positions(
-    text_emb: np.ndarray,
-    video_emb: np.ndarray,
-    text_video_index: np.ndarray,
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Positions of every relevant caption for each video that has captions.
-
-    For video j with relevant captions C_j sorted by score descending, the k-th sits at
-    p_k = k + #{c not in C_j : s_cj >= s_(k)j}. Returns the query video rows (Q,) and,
-    per query, its sorted positions p_1 <= p_2 <= ... (1-based).
-    """
-    text_emb, video_emb, index = _check_inputs(text_emb, video_emb, text_video_index)
-    m = text_emb.shape[0]
-    order = np.argsort(index, kind="stable")
-    queries, starts, counts = np.unique(index[order], return_index=True, return_counts=True)
-    groups = [order[s : s + c] for s, c in zip(starts, counts, strict=False)]
-    step = max(1, chunk_elements // (m * max(1, int(counts.max()))))
-    positions: list[np.ndarray] = []
+        t2v[start:stop] = _t2v_block(text_emb[start:stop] @ video_emb.T, index[start:stop])
+    v2t: list[np.ndarray] = []
+    step = max(1, chunk_elements // m)
     for start in range(0, queries.size, step):
         stop = min(queries.size, start + step)
-        scores = video_emb[queries[start:stop]] @ text_emb.T  # (q, M)
-        for row, caption_rows in zip(scores, groups[start:stop], strict=False):
-            relevant = np.sort(row[caption_rows])[::-1]
-            at_least = np.count_nonzero(row[None, :] >= relevant[:, None], axis=1)
-            # at_least counts relevant captions too; the k-th (sorted) has >= k relevant
-            # ones at or above it, ties among relevant included. Remove those exactly.
-            relevant_at_least = np.count_nonzero(relevant[None, :] >= relevant[:, None], axis=1)
-            k = np.arange(1, relevant.size + 1)
-            positions.append(k + at_least - relevant_at_least)
-    return queries, positions
+        block = video_emb[queries[start:stop]] @ text_emb.T  # (q, M)
+        v2t += [
+            _v2t_positions_of(row, rows)
+            for row, rows in zip(block, groups[start:stop], strict=True)
+        ]
+    return {"t2v": t2v, "v2t_queries": queries, "v2t": v2t}
 
 
-def _summarise(positions: Sequence[np.ndarray], ks: Sequence[int], ndcg_k: int) -> dict:
-    first = np.array([p[0] for p in positions], dtype=np.float64)
-    out: dict[str, float | int] = {}
-    for k in ks:
-        out[f"R@{k}"] = float(np.mean(first <= k))
+def t2v_ranks(text_emb, video_emb, text_video_index, chunk_elements=DEFAULT_CHUNK_ELEMENTS):
+    """rank_i = 1 + #{j != g : s_ij >= s_ig}, g = text_video_index[i]. Returns (M,) int64."""
+    return query_ranks(text_emb, video_emb, text_video_index, chunk_elements)["t2v"]
+
+
+def v2t_positions(text_emb, video_emb, text_video_index, chunk_elements=DEFAULT_CHUNK_ELEMENTS):
+    """For video j with captions C_j sorted by score, p_k = k + #{c not in C_j : s_cj >= s_(k)j}.
+
+    Returns the query video rows (Q,) and, per query, its sorted 1-based positions.
+    """
+    r = query_ranks(text_emb, video_emb, text_video_index, chunk_elements)
+    return r["v2t_queries"], r["v2t"]
+
+
+def _padded(positions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, Cmax) float positions padded with inf, and the count of relevant items (Q,)."""
+    sizes = np.array([p.size for p in positions], dtype=np.int64)
+    out = np.full((len(positions), int(sizes.max())), np.inf)
+    for q, p in enumerate(positions):
+        out[q, : p.size] = p
+    return out, sizes
+
+
+def summarise_ranks(
+    positions: Sequence[np.ndarray] | np.ndarray, ks: Sequence[int], ndcg_k: int
+) -> dict[str, float | int]:
+    """Metrics from per-query sorted positions (a 1-D array: one relevant item per query)."""
+    if isinstance(positions, np.ndarray) and positions.ndim == 1:
+        padded, sizes = positions.astype(np.float64)[:, None], np.ones(positions.size, np.int64)
+    else:
+        padded, sizes = _padded(positions)
+    first = padded[:, 0]
+    out: dict[str, float | int] = {f"R@{k}": float(np.mean(first <= k)) for k in ks}
     out["MedR"] = float(np.median(first))
     out["MeanR"] = float(np.mean(first))
     out["MRR"] = float(np.mean(1.0 / first))
-    discounts = 1.0 / np.log2(np.arange(2, ndcg_k + 2))
-    ndcg = np.empty(len(positions))
-    ap = np.empty(len(positions))
-    for q, p in enumerate(positions):
-        p = p.astype(np.float64)
-        gain = np.sum(1.0 / np.log2(p[p <= ndcg_k] + 1.0))
-        ideal = np.sum(discounts[: min(p.size, ndcg_k)])
-        ndcg[q] = gain / ideal
-        ap[q] = np.mean(np.arange(1, p.size + 1) / p)
-    out[f"NDCG@{ndcg_k}"] = float(np.mean(ndcg))
-    out["mAP"] = float(np.mean(ap))
-    out["n_queries"] = len(positions)
+    gains = np.where(padded <= ndcg_k, 1.0 / np.log2(padded + 1.0), 0.0).sum(axis=1)
+    ideal = np.cumsum(1.0 / np.log2(np.arange(2, ndcg_k + 2)))[np.minimum(sizes, ndcg_k) - 1]
+    out[f"NDCG@{ndcg_k}"] = float(np.mean(gains / ideal))
+    k = np.arange(1, padded.shape[1] + 1)
+    out["mAP"] = float(np.mean((k / padded).sum(axis=1) / sizes))
+    out["n_queries"] = int(padded.shape[0])
     return out
+
+
+def _check_ks(ks: Sequence[int], ndcg_k: int, n_videos: int, n_texts: int) -> list[int]:
+    ks = [int(k) for k in ks]
+    if not ks or any(k < 1 for k in ks) or ndcg_k < 1:
+        raise ValueError(f"ks and ndcg_k must be positive integers, got ks={ks}, ndcg_k={ndcg_k}")
+    largest = max(ks + [ndcg_k])
+    if n_videos and largest > n_videos:
+        raise ValueError(f"k={largest} is larger than the video gallery (N={n_videos})")
+    if n_texts and largest > n_texts:
+        raise ValueError(f"k={largest} is larger than the caption gallery (M={n_texts})")
+    return ks
 
 
 def retrieval_metrics(
@@ -148,28 +262,135 @@ def retrieval_metrics(
     ks: Sequence[int] = (1, 5, 10),
     ndcg_k: int = 10,
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+    scoring: str = "dot",
+    temperature: float = 0.01,
+    querybank: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, dict[str, float | int]]:
     """Text→video and video→text retrieval metrics.
 
     text_emb: (M, D), video_emb: (N, D), text_video_index: (M,) row of the video each
     caption describes. Returns ``{"t2v": {...}, "v2t": {...}}`` with R@k for each k in
     ``ks``, MedR, MeanR, MRR, NDCG@ndcg_k, mAP and n_queries (definitions: DESIGN.md).
+    ``scoring`` post-processes the similarities (see :func:`score_matrices`).
     """
-    ks = [int(k) for k in ks]
-    if not ks or any(k < 1 for k in ks) or ndcg_k < 1:
-        raise ValueError(f"ks and ndcg_k must be positive integers, got ks={ks}, ndcg_k={ndcg_k}")
-    n_videos = np.asarray(video_emb).shape[0] if np.asarray(video_emb).ndim == 2 else 0
-    n_texts = np.asarray(text_emb).shape[0] if np.asarray(text_emb).ndim == 2 else 0
-    largest = max(ks + [ndcg_k])
-    if n_videos and largest > n_videos:
-        raise ValueError(f"k={largest} is larger than the video gallery (N={n_videos})")
-    if n_texts and largest > n_texts:
-        raise ValueError(f"k={largest} is larger than the caption gallery (M={n_texts})")
-    t2v = t2v_ranks(text_emb, video_emb, text_video_index, chunk_elements)
-    _, v2t = v2t_positions(text_emb, video_emb, text_video_index, chunk_elements)
+    shape_v, shape_t = np.shape(video_emb), np.shape(text_emb)
+    ks = _check_ks(
+        ks, ndcg_k, shape_v[0] if len(shape_v) == 2 else 0, shape_t[0] if len(shape_t) == 2 else 0
+    )
+    r = query_ranks(
+        text_emb, video_emb, text_video_index, chunk_elements, scoring, temperature, querybank
+    )
     return {
-        "t2v": _summarise([np.array([r]) for r in t2v], ks, ndcg_k),
-        "v2t": _summarise(v2t, ks, ndcg_k),
+        "t2v": summarise_ranks(r["t2v"], ks, ndcg_k),
+        "v2t": summarise_ranks(r["v2t"], ks, ndcg_k),
+    }
+
+
+def pool_metrics(
+    text_emb: np.ndarray,
+    video_emb: np.ndarray,
+    text_video_index: np.ndarray,
+    pool_size: int,
+    ks: Sequence[int] = (10,),
+    seed: int = 0,
+    max_elements: int = DEFAULT_CHUNK_ELEMENTS,
+) -> dict:
+    """Ranking within sampled candidate pools that always hold a relevant item (seed 003).
+
+    Each query is ranked against ``pool_size`` candidates: one relevant item (for video→
+    text, one of the video's captions drawn at random) and pool_size - 1 others drawn
+    without replacement from the rest of the gallery. Ties count against the model.
+    Reports R@K, MRR, the random baseline K / C and the lift R@K / (K / C).
+    """
+    text_emb, video_emb, index = _check_inputs(text_emb, video_emb, text_video_index)
+    rng = np.random.default_rng(seed)
+    queries, groups = _caption_groups(index)
+    directions = {
+        "t2v": (text_emb, video_emb, index),
+        "v2t": (
+            video_emb[queries],
+            text_emb,
+            np.array([g[rng.integers(g.size)] for g in groups], dtype=np.int64),
+        ),
+    }
+    out: dict = {"pool_size": int(pool_size), "seed": int(seed)}
+    for name, (q_emb, gallery, relevant) in directions.items():
+        size = gallery.shape[0]
+        if not 2 <= pool_size <= size:
+            raise ValueError(f"pool_size={pool_size} must be in [2, {size}] for {name}")
+        if name == "v2t":
+            # other captions of the same video are not negatives
+            own = [set(g.tolist()) for g in groups]
+        ranks = np.empty(q_emb.shape[0], dtype=np.int64)
+        step = max(1, max_elements // (pool_size * gallery.shape[1]))
+        for start in range(0, q_emb.shape[0], step):
+            stop = min(q_emb.shape[0], start + step)
+            pools = np.empty((stop - start, pool_size), dtype=np.int64)
+            for row, q in enumerate(range(start, stop)):
+                exclude = own[q] if name == "v2t" else {int(relevant[q])}
+                candidates = rng.choice(size - len(exclude), pool_size - 1, replace=False)
+                for e in sorted(exclude):  # map into the gallery minus the excluded rows
+                    candidates[candidates >= e] += 1
+                pools[row] = np.concatenate([[relevant[q]], candidates])
+            scores = np.einsum("qd,qcd->qc", q_emb[start:stop], gallery[pools])
+            ranks[start:stop] = np.count_nonzero(scores >= scores[:, :1], axis=1)
+        stats = {f"R@{k}": float(np.mean(ranks <= k)) for k in ks}
+        stats["MRR"] = float(np.mean(1.0 / ranks))
+        stats["random_baseline"] = {f"R@{k}": k / pool_size for k in ks}
+        stats["lift"] = {f"R@{k}": stats[f"R@{k}"] / (k / pool_size) for k in ks}
+        stats["n_queries"] = int(ranks.size)
+        out[name] = stats
+    return out
+
+
+def bootstrap_ci(
+    values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of mean(values), resampling queries."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"bootstrap needs a non-empty 1-D array, got shape {values.shape}")
+    means = _bootstrap_means(values, n_boot, seed)
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def _bootstrap_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    step = max(1, (1 << 22) // values.size)
+    for start in range(0, n_boot, step):
+        stop = min(n_boot, start + step)
+        means[start:stop] = values[rng.integers(0, values.size, (stop - start, values.size))].mean(
+            1
+        )
+    return means
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, n_boot: int = 10000, seed: int = 0) -> dict:
+    """Paired bootstrap of mean(a) - mean(b) over the same queries.
+
+    Returns the difference, its 95 % percentile interval and a two-sided p-value
+    (twice the share of resampled differences on the far side of zero, capped at 1).
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"paired bootstrap needs two equal 1-D arrays, got {a.shape}, {b.shape}")
+    diff = a - b
+    means = _bootstrap_means(diff, n_boot, seed)
+    observed = float(diff.mean())
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    if observed == 0 and np.all(diff == 0):
+        p = 1.0
+    else:
+        p = min(1.0, 2 * min(np.mean(means <= 0), np.mean(means >= 0)))
+        p = max(p, 1.0 / n_boot)  # resolution of the test
+    return {
+        "diff": observed,
+        "ci95": [float(lo), float(hi)],
+        "p_value": float(p),
+        "n_queries": int(a.size),
     }
 
 
@@ -186,40 +407,132 @@ def evaluate_file(
     split: str = "test",
     ks: Sequence[int] = (1, 5, 10),
     ndcg_k: int = 10,
+    pool_sizes: Sequence[int] = (),
+    bootstrap: int = 1000,
+    ranks_path: str | None = None,
+    seed: int = 0,
 ) -> dict:
-    """The retrieval stage: metrics of one (variant) embedding file on one split."""
-    from vidspace.io import eval_rows, load_embeddings, load_sidecar, subset_videos, write_json
+    """The retrieval stage: metrics of one (variant) embedding file on one split.
+
+    Adds bootstrap 95 % intervals of R@K (``bootstrap`` resamples of the queries), the
+    candidate-pool protocol for each size in ``pool_sizes``, and applies the variant's
+    ``scoring`` (its querybank is the train split). Per-query ranks go to ``ranks_path``.
+    """
+    from vidspace.io import (
+        atomic_path,
+        eval_rows,
+        load_embeddings,
+        load_sidecar,
+        subset_videos,
+        write_json,
+    )
 
     arrays = load_embeddings(embeddings_path)
     meta = load_sidecar(embeddings_path)
+    scoring = meta.get("scoring", "dot")
+    temperature = float(meta.get("temperature", 0.01))
     result: dict = {
         "source": str(embeddings_path),
         "variant": meta.get("variant"),
         "bytes_per_vector": meta.get("bytes_per_vector"),
         "dim": int(arrays["video_emb"].shape[1]),
         "split": split,
+        "scoring": scoring,
     }
     if "text_emb" not in arrays:
         result["skipped"] = "video-only embeddings: no text to retrieve"
         write_json(out_path, result)
+        if ranks_path:
+            with atomic_path(ranks_path, suffix=".npz") as tmp:
+                np.savez(tmp, skipped=np.array(result["skipped"]))
         logger.info("%s: %s", embeddings_path, result["skipped"])
         return result
-    sub = subset_videos(arrays, eval_rows(arrays, split))
-    result.update(n_videos=int(sub["video_emb"].shape[0]), n_captions=int(sub["text_emb"].shape[0]))
-    result.update(
-        retrieval_metrics(
-            l2_normalize(sub["text_emb"]),
-            l2_normalize(sub["video_emb"]),
-            sub["text_video_index"],
-            ks=ks,
-            ndcg_k=ndcg_k,
-        )
+    evaluated = eval_rows(arrays, split)
+    sub = subset_videos(arrays, evaluated)
+    querybank = None
+    if scoring in ("inverted_softmax", "qb_norm"):
+        train = np.asarray(arrays.get("split", np.array([]))) == "train"
+        if not train.any() or split == "train":
+            raise ValueError(
+                f"scoring {scoring!r} needs a train split, distinct from the "
+                f"evaluated split {split!r}, for its querybank"
+            )
+        bank = subset_videos(arrays, train)
+        querybank = (l2_normalize(bank["text_emb"]), l2_normalize(bank["video_emb"]))
+    text, video = l2_normalize(sub["text_emb"]), l2_normalize(sub["video_emb"])
+    index = sub["text_video_index"]
+    ks = _check_ks(ks, ndcg_k, video.shape[0], text.shape[0])
+    ranks = query_ranks(
+        text, video, index, scoring=scoring, temperature=temperature, querybank=querybank
     )
+    result.update(n_videos=int(video.shape[0]), n_captions=int(text.shape[0]))
+    result["t2v"] = summarise_ranks(ranks["t2v"], ks, ndcg_k)
+    result["v2t"] = summarise_ranks(ranks["v2t"], ks, ndcg_k)
+    firsts = {"t2v": ranks["t2v"], "v2t": np.array([p[0] for p in ranks["v2t"]])}
+    if bootstrap:
+        result["ci95"] = {
+            d: {f"R@{k}": list(bootstrap_ci(firsts[d] <= k, bootstrap, seed)) for k in ks}
+            for d in firsts
+        }
+        result["bootstrap_resamples"] = int(bootstrap)
+    usable = [c for c in pool_sizes if c <= min(video.shape[0], text.shape[0])]
+    if len(usable) < len(pool_sizes):
+        logger.warning(
+            "pool sizes %s exceed the gallery; skipped", sorted(set(pool_sizes) - set(usable))
+        )
+    if usable:
+        result["pools"] = {str(c): pool_metrics(text, video, index, c, ks, seed) for c in usable}
     write_json(out_path, result)
+    if ranks_path:
+        with atomic_path(ranks_path, suffix=".npz") as tmp:
+            np.savez(
+                tmp,
+                t2v=firsts["t2v"],
+                v2t=firsts["v2t"],
+                text_ids=sub["text_ids"],
+                video_ids=sub["video_ids"][ranks["v2t_queries"]],
+            )
     logger.info(
         "%s: t2v R@1 %.3f, v2t R@1 %.3f",
         embeddings_path,
         result["t2v"]["R@1"],
         result["v2t"]["R@1"],
     )
+    return result
+
+
+def compare_models(
+    ranks: dict[str, str],
+    out_path: str,
+    ks: Sequence[int] = (1, 5, 10),
+    n_boot: int = 10000,
+    seed: int = 0,
+) -> dict:
+    """Paired bootstrap of R@K between every two models ranked on the same queries.
+
+    ``ranks`` maps model name -> per-query ranks file written by :func:`evaluate_file`.
+    """
+    from itertools import combinations
+
+    from vidspace.io import write_json
+
+    loaded = {}
+    for model, path in ranks.items():
+        with np.load(path, allow_pickle=False) as data:
+            if "skipped" not in data.files:
+                loaded[model] = {k: data[k] for k in data.files}
+    result: dict = {"ks": list(ks), "bootstrap_resamples": n_boot, "pairs": []}
+    for a, b in combinations(loaded, 2):
+        ra, rb = loaded[a], loaded[b]
+        for key in ("text_ids", "video_ids"):
+            if not np.array_equal(ra[key], rb[key]):
+                raise ValueError(f"{a} and {b} were not ranked on the same queries ({key})")
+        pair: dict = {"a": a, "b": b}
+        for direction in ("t2v", "v2t"):
+            pair[direction] = {
+                f"R@{k}": paired_bootstrap(ra[direction] <= k, rb[direction] <= k, n_boot, seed)
+                for k in ks
+            }
+        result["pairs"].append(pair)
+    write_json(out_path, result)
     return result

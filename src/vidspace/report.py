@@ -164,18 +164,72 @@ def _retrieval_section(
                 [f"{label} mAP"] + [_f(res[m][direction]["mAP"]) for m in models],
                 [f"{label} MedR"] + [_f(res[m][direction]["MedR"], 1) for m in models],
             ]
+        if all("ci95" in res[m] for m in models):
+            for direction, label in (("t2v", "text→video"), ("v2t", "video→text")):
+                k = ks[0]
+                rows.append(
+                    [f"{label} R@{k} 95 % CI"]
+                    + [
+                        "[{:.2f}, {:.2f}]".format(*res[m]["ci95"][direction][f"R@{k}"])
+                        for m in models
+                    ]
+                )
         first = res[models[0]]
         out.append(
             f"### {ds} ({first['n_videos']} videos, {first['n_captions']} captions, "
             f"split `{first['split']}`)\n\n" + _table(["Models"] + models, rows)
         )
+        pools = sorted({int(c) for m in models for c in res[m].get("pools", {})})
+        if pools:
+            k = ks[-1]
+            prow = []
+            for c in pools:
+                cells = []
+                for m in models:
+                    p = res[m].get("pools", {}).get(str(c))
+                    cells.append(
+                        "–"
+                        if p is None
+                        else f"{p['t2v'][f'R@{k}']:.2f} (×{p['t2v']['lift'][f'R@{k}']:.1f})"
+                    )
+                prow.append([str(c), f"{k / c:.3f}"] + cells)
+            out.append(
+                f"Candidate pools (seed 003): each caption ranked against C videos that include "
+                f"its own; text→video R@{k} and its lift over the random baseline K/C:\n\n"
+                + _table(["C", "chance K/C"] + models, prow)
+            )
+        if "comparison" in d:
+            comp = read_json(d["comparison"])
+            crow = []
+            for pair in comp["pairs"]:
+                for direction in ("t2v", "v2t"):
+                    t = pair[direction][f"R@{ks[0]}"]
+                    crow.append(
+                        [
+                            f"{pair['a']} − {pair['b']}",
+                            direction,
+                            f"{t['diff']:+.3f}",
+                            "[{:+.3f}, {:+.3f}]".format(*t["ci95"]),
+                            f"{t['p_value']:.4f}",
+                        ]
+                    )
+            if crow:
+                out.append(
+                    f"Paired bootstrap ({comp['bootstrap_resamples']} resamples of the same "
+                    f"queries), difference in R@{ks[0]}:\n\n"
+                    + _table(["Models", "Direction", "Δ", "95 % CI", "p"], crow)
+                )
         variants = list(next(iter(d["models"].values()))["metrics"])
         vrows = []
         for v in variants:
             cells = []
             for m in models:
                 r = read_json(d["models"][m]["metrics"][v])
-                cells.append(f"{r['t2v'][f'R@{ks[0]}']:.2f} ({r['bytes_per_vector']:.0f} B)")
+                cells.append(
+                    "–"
+                    if "skipped" in r
+                    else f"{r['t2v'][f'R@{ks[0]}']:.2f} ({r['bytes_per_vector']:.0f} B)"
+                )
             vrows.append([v] + cells)
         out.append(
             f"Text→video R@{ks[0]} by variant (bytes per vector):\n\n"

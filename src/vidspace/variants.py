@@ -1,7 +1,9 @@
 """Compressed variants of an embedding file: lower precision or fewer dimensions.
 
 Rows are L2-normalised first. Quantised variants are stored dequantised (float32 values
-that scoring uses); ``bytes_per_vector`` records what the compressed code would take.
+that scoring uses); ``bytes_per_vector`` records what the compressed code takes. A variant
+may also name a similarity post-processing (``scoring``: dual_softmax, inverted_softmax,
+qb_norm, with ``temperature``), which the retrieval stage applies.
 """
 
 from __future__ import annotations
@@ -16,7 +18,19 @@ from vidspace.metrics import l2_normalize
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("float32", "float16", "int8", "int4", "binary", "pca")
+PRECISION_KINDS = (
+    "float32",
+    "float16",
+    "int8",
+    "int4",
+    "binary",
+    "faiss_sq8",
+    "faiss_sq4",
+    "faiss_pq",
+)
+DIMENSION_KINDS = ("pca", "random_projection", "prefix")
+KINDS = PRECISION_KINDS + DIMENSION_KINDS
+SCORING_KEYS = ("scoring", "temperature")
 
 
 def quantize_symmetric(x: np.ndarray, scale: np.ndarray, bits: int) -> np.ndarray:
@@ -33,21 +47,71 @@ def calibrate_scale(gallery: np.ndarray, bits: int) -> np.ndarray:
     return np.where(peak > 0, peak / qmax, 1.0).astype(np.float32)
 
 
-def fit_pca(x: np.ndarray, dim: int, whiten: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and (D, dim) projection of the top principal components (scaled if whiten)."""
+def fit_pca(x: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (D, dim) projection onto the top principal components of x."""
     x = np.asarray(x, np.float64)
     if dim > min(x.shape):
         raise ValueError(f"pca: dim={dim} exceeds min(rows, dims) of the fit set {x.shape}")
     mean = x.mean(0)
-    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
-    proj = vt[:dim].T
-    if whiten:
-        proj = proj / np.maximum(s[:dim] / np.sqrt(max(1, x.shape[0] - 1)), 1e-12)
-    return mean, proj
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    return mean, vt[:dim].T
+
+
+def _fit_rows(
+    arrays: dict[str, np.ndarray], video: np.ndarray, need: int
+) -> tuple[np.ndarray, str]:
+    """Rows a fitted transform learns from: the train split when it has enough rows."""
+    split = arrays.get("split")
+    train = split == "train" if split is not None else np.zeros(len(video), bool)
+    if train.sum() > need:
+        return video[train], "train"
+    return video, "gallery"
+
+
+def _faiss_codec(kind: str, spec: dict, fit: np.ndarray):
+    import faiss
+
+    d = fit.shape[1]
+    if kind == "faiss_pq":
+        m = int(spec.get("m", max(1, d // 8)))
+        nbits = int(spec.get("nbits", 8))
+        if d % m:
+            raise ValueError(f"faiss_pq: m={m} must divide the dimension {d}")
+        if fit.shape[0] < 2**nbits:
+            raise ValueError(
+                f"faiss_pq: {fit.shape[0]} training vectors for {2**nbits} centroids per "
+                "sub-quantizer; lower nbits"
+            )
+        codec = faiss.ProductQuantizer(d, m, nbits)
+    else:
+        qtype = (
+            faiss.ScalarQuantizer.QT_8bit if kind == "faiss_sq8" else faiss.ScalarQuantizer.QT_4bit
+        )
+        codec = faiss.ScalarQuantizer(d, qtype)
+    codec.train(np.ascontiguousarray(fit, dtype=np.float32))
+
+    def roundtrip(x: np.ndarray) -> np.ndarray:
+        return codec.decode(codec.compute_codes(np.ascontiguousarray(x, dtype=np.float32)))
+
+    return roundtrip, float(codec.code_size)
+
+
+def _whitener(fit: np.ndarray, eps: float = 1e-6):
+    """ZCA whitening fitted on ``fit`` rows: x -> (x - mean) C^{-1/2}."""
+    fit = np.asarray(fit, np.float64)
+    mean = fit.mean(0)
+    cov = np.cov(fit - mean, rowvar=False, bias=True).reshape(fit.shape[1], fit.shape[1])
+    w, v = np.linalg.eigh(cov)
+    inv_sqrt = (v / np.sqrt(np.maximum(w, eps * max(w.max(), eps)))) @ v.T
+    return lambda x: ((x - mean) @ inv_sqrt).astype(np.float32)
 
 
 def apply_variant(arrays: dict[str, np.ndarray], spec: dict) -> tuple[dict[str, np.ndarray], dict]:
-    """Transform the video (and text) embeddings of ``arrays`` as ``spec`` says."""
+    """Transform the video (and text) embeddings of ``arrays`` as ``spec`` says.
+
+    Fitted transforms (quantizer scales, FAISS codecs, PCA, whitening) learn from the video
+    gallery, or from its train split where that exists, and are applied to both modalities.
+    """
     kind = spec.get("kind")
     if kind not in KINDS:
         raise ValueError(f"unknown variant kind {kind!r}; available: {list(KINDS)}")
@@ -68,22 +132,48 @@ def apply_variant(arrays: dict[str, np.ndarray], spec: dict) -> tuple[dict[str, 
         meta["calibrated_on"] = "gallery"
     elif kind == "binary":
         fn, nbytes = (lambda x: np.where(x >= 0, 1.0, -1.0).astype(np.float32)), d / 8
-    else:  # pca
+    elif kind.startswith("faiss_"):
+        fit, meta["fit_on"] = _fit_rows(arrays, video, 0)
+        fn, nbytes = _faiss_codec(kind, spec, fit)
+    else:
         dim = int(spec["dim"])
-        split = arrays.get("split")
-        train = split == "train" if split is not None else np.zeros(len(video), bool)
-        fit_on = "train" if train.sum() > dim else "gallery"
-        mean, proj = fit_pca(
-            video[train] if fit_on == "train" else video, dim, bool(spec.get("whiten", False))
-        )
-        fn = lambda x: ((x - mean) @ proj).astype(np.float32)  # noqa: E731
+        if dim > d:
+            raise ValueError(f"{kind}: dim={dim} exceeds the embedding dimension {d}")
+        if kind == "pca":
+            fit, fit_on = _fit_rows(arrays, video, dim)
+            mean, proj = fit_pca(fit, dim)
+
+            def fn(x, mean=mean, proj=proj):
+                return ((x - mean) @ proj).astype(np.float32)
+
+            meta["fit_on"] = fit_on
+        elif kind == "random_projection":
+            seed = int(spec.get("seed", 0))
+            proj = np.random.default_rng(seed).normal(size=(d, dim)) / np.sqrt(dim)
+            fn = lambda x: (x @ proj).astype(np.float32)  # noqa: E731
+            meta["seed"] = seed
+        else:  # prefix: Matryoshka-style truncation
+            fn = lambda x: np.ascontiguousarray(x[:, :dim])  # noqa: E731
         nbytes = 4 * dim
-        meta.update(fit_on=fit_on, dim=dim, whiten=bool(spec.get("whiten", False)))
+        meta["dim"] = dim
+    if spec.get("whiten"):
+        if kind not in DIMENSION_KINDS:
+            raise ValueError(
+                f"whiten applies to dimension variants {DIMENSION_KINDS}, not {kind!r}"
+            )
+        fit, meta["whiten_fit_on"] = _fit_rows(arrays, video, int(spec["dim"]))
+        base = fn
+        white = _whitener(base(fit))
+        fn = lambda x: white(base(x))  # noqa: E731
+        meta["whiten"] = True
     out["video_emb"] = fn(video)
     if text is not None:
         out["text_emb"] = fn(text)
     meta["bytes_per_vector"] = float(nbytes)
     meta["dim"] = int(out["video_emb"].shape[1])
+    for key in SCORING_KEYS:
+        if key in spec:
+            meta[key] = spec[key]
     return out, meta
 
 
