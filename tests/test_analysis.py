@@ -170,3 +170,93 @@ def test_scripts_have_help():
         )
         assert proc.returncode == 0, script
         assert "usage:" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "spec, dim, bytes_per_vector",
+    [
+        ({"kind": "faiss_sq8"}, 16, 16),
+        ({"kind": "faiss_sq4"}, 16, 8),
+        ({"kind": "faiss_pq", "m": 4, "nbits": 4}, 16, 2),
+        ({"kind": "random_projection", "dim": 8}, 8, 32),
+        ({"kind": "prefix", "dim": 8}, 8, 32),
+        ({"kind": "pca", "dim": 8, "whiten": True}, 8, 32),
+    ],
+)
+def test_more_variants(spec, dim, bytes_per_vector):
+    arrays = _arrays(n=60, m=120)
+    out, meta = apply_variant(arrays, spec)
+    assert out["video_emb"].shape == (60, dim) and out["text_emb"].shape == (120, dim)
+    assert meta["bytes_per_vector"] == bytes_per_vector
+    assert np.all(np.isfinite(out["video_emb"]))
+
+
+def test_faiss_sq8_is_close_and_prefix_is_exact():
+    arrays = _arrays()
+    unit = arrays["video_emb"] / np.linalg.norm(arrays["video_emb"], axis=1, keepdims=True)
+    sq8, meta = apply_variant(arrays, {"kind": "faiss_sq8"})
+    assert meta["fit_on"] == "gallery"
+    assert np.abs(sq8["video_emb"] - unit).max() < 0.01
+    prefix, _ = apply_variant(arrays, {"kind": "prefix", "dim": 5})
+    np.testing.assert_array_equal(prefix["video_emb"], unit[:, :5])
+
+
+def test_whitening_gives_identity_covariance_on_the_fit_rows():
+    arrays = _arrays(n=200, m=10)
+    out, meta = apply_variant(arrays, {"kind": "random_projection", "dim": 6, "whiten": True})
+    train = out["video_emb"][arrays["split"] == "train"]
+    np.testing.assert_allclose(np.cov(train, rowvar=False, bias=True), np.eye(6), atol=1e-4)
+    assert meta["whiten_fit_on"] == "train"
+    with pytest.raises(ValueError, match="whiten applies to dimension variants"):
+        apply_variant(arrays, {"kind": "int8", "whiten": True})
+
+
+def test_product_quantizer_needs_enough_training_vectors():
+    with pytest.raises(ValueError, match="training vectors"):
+        apply_variant(_arrays(n=20, m=20), {"kind": "faiss_pq", "m": 4, "nbits": 8})
+
+
+def test_retrieval_stage_file_outputs(tmp_path):
+    from vidspace.metrics import compare_models, evaluate_file
+
+    arrays = _arrays(n=60, m=120)
+    for name, noise in (("good", 0.3), ("bad", 3.0)):
+        a = dict(arrays)
+        rng = np.random.default_rng(1)
+        a["text_emb"] = (
+            a["video_emb"][a["text_video_index"]]
+            + rng.normal(scale=noise, size=a["text_emb"].shape)
+        ).astype(np.float32)
+        save_embeddings(tmp_path / f"{name}.npz", a, {"variant": "float32", "bytes_per_vector": 64})
+        r = evaluate_file(
+            tmp_path / f"{name}.npz",
+            tmp_path / f"{name}.json",
+            "test",
+            (1, 5),
+            5,
+            pool_sizes=(10, 500),
+            bootstrap=200,
+            ranks_path=tmp_path / f"{name}.ranks.npz",
+        )
+        assert r["n_videos"] == 30
+        assert r["ci95"]["t2v"]["R@1"][0] <= r["t2v"]["R@1"] <= r["ci95"]["t2v"]["R@1"][1]
+        assert list(r["pools"]) == ["10"]  # 500 exceeds the gallery and is skipped
+    comparison = compare_models(
+        {"good": tmp_path / "good.ranks.npz", "bad": tmp_path / "bad.ranks.npz"},
+        tmp_path / "c.json",
+        (1,),
+        n_boot=500,
+    )
+    pair = comparison["pairs"][0]
+    assert (pair["a"], pair["b"]) == ("good", "bad")
+    assert pair["t2v"]["R@1"]["diff"] > 0.2 and pair["t2v"]["R@1"]["p_value"] < 0.01
+
+
+def test_querybank_scoring_needs_a_train_split(tmp_path):
+    from vidspace.metrics import evaluate_file
+
+    arrays = _arrays()
+    arrays["split"] = np.array(["test"] * 40)
+    save_embeddings(tmp_path / "e.npz", arrays, {"scoring": "qb_norm"})
+    with pytest.raises(ValueError, match="needs a train split"):
+        evaluate_file(tmp_path / "e.npz", tmp_path / "m.json", "test", (1,), 1)

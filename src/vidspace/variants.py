@@ -109,8 +109,9 @@ def _whitener(fit: np.ndarray, eps: float = 1e-6):
 def apply_variant(arrays: dict[str, np.ndarray], spec: dict) -> tuple[dict[str, np.ndarray], dict]:
     """Transform the video (and text) embeddings of ``arrays`` as ``spec`` says.
 
-    Fitted transforms (quantizer scales, FAISS codecs, PCA, whitening) learn from the video
-    gallery, or from its train split where that exists, and are applied to both modalities.
+    Quantizers (int8/int4 scales, FAISS codecs) are fitted on the video gallery; PCA and
+    whitening on its train split where that exists (else the gallery). Every transform is
+    applied to both modalities.
     """
     kind = spec.get("kind")
     if kind not in KINDS:
@@ -133,8 +134,10 @@ def apply_variant(arrays: dict[str, np.ndarray], spec: dict) -> tuple[dict[str, 
     elif kind == "binary":
         fn, nbytes = (lambda x: np.where(x >= 0, 1.0, -1.0).astype(np.float32)), d / 8
     elif kind.startswith("faiss_"):
-        fit, meta["fit_on"] = _fit_rows(arrays, video, 0)
-        fn, nbytes = _faiss_codec(kind, spec, fit)
+        # like int8/int4: the codec is trained on the gallery it will encode (a range
+        # learnt on the train split alone clips gallery values outside it)
+        fn, nbytes = _faiss_codec(kind, spec, video)
+        meta["fit_on"] = "gallery"
     else:
         dim = int(spec["dim"])
         if dim > d:
