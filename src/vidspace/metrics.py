@@ -14,7 +14,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_ELEMENTS = 1 << 24  # 16M float32 scores = 64 MiB per chunk
+DEFAULT_CHUNK_ELEMENTS = 1 << 27  # 128M scores = 512 MiB of float32 per block
 
 
 def _check_inputs(
@@ -83,6 +83,29 @@ def _v2t_positions_of(scores: np.ndarray, caption_rows: np.ndarray) -> np.ndarra
     # at_least counts relevant captions too; remove exactly those at or above each one
     relevant_at_least = np.count_nonzero(relevant[None, :] >= relevant[:, None], axis=1)
     return np.arange(1, relevant.size + 1) + at_least - relevant_at_least
+
+
+def _v2t_columns(
+    scores: np.ndarray, queries: np.ndarray, groups: list[np.ndarray]
+) -> list[np.ndarray]:
+    """v2t positions read column-wise from a full (M, N) matrix, without transposing it.
+
+    The k-th best relevant caption of every video is compared with its column in one pass
+    over the matrix (one pass per k up to the largest caption count).
+    """
+    sizes = np.array([g.size for g in groups])
+    cmax = int(sizes.max())
+    relevant = np.full((queries.size, cmax), np.inf, dtype=scores.dtype)
+    for row, (q, rows) in enumerate(zip(queries, groups, strict=True)):
+        relevant[row, : rows.size] = np.sort(scores[rows, q])[::-1]
+    columns = scores if queries.size == scores.shape[1] else scores[:, queries]
+    at_least = np.empty((queries.size, cmax), dtype=np.int64)
+    for k in range(cmax):  # inf padding: nothing is >= inf
+        at_least[:, k] = np.count_nonzero(columns >= relevant[None, :, k], axis=0)
+    padded = np.where(np.isinf(relevant), -np.inf, relevant)
+    relevant_at_least = np.count_nonzero(padded[:, None, :] >= relevant[:, :, None], axis=2)
+    positions = np.arange(1, cmax + 1) + at_least - relevant_at_least
+    return [positions[row, :size] for row, size in enumerate(sizes)]
 
 
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
@@ -178,8 +201,7 @@ def query_ranks(
             )
         t2v_scores, v2t_scores = score_matrices(scores, scoring, temperature, bank)
         t2v = _t2v_block(t2v_scores, index)
-        v2t_t = np.ascontiguousarray(v2t_scores.T)  # one row per video
-        v2t = [_v2t_positions_of(v2t_t[q], rows) for q, rows in zip(queries, groups, strict=True)]
+        v2t = _v2t_columns(v2t_scores, queries, groups)
         return {"t2v": t2v, "v2t_queries": queries, "v2t": v2t}
     t2v = np.empty(m, dtype=np.int64)
     step = max(1, chunk_elements // n)

@@ -24,12 +24,43 @@ def _check_matrix(x: np.ndarray, name: str = "X") -> np.ndarray:
     return x
 
 
-def singular_values(x: np.ndarray) -> np.ndarray:
-    """Singular values of X, descending, via the float64 Gram matrix. Shape (min(N, D),)."""
-    x = _check_matrix(x).astype(np.float64, copy=False)
-    gram = x.T @ x if x.shape[1] <= x.shape[0] else x @ x.T
+GRAM_CHUNK_ROWS = 8192
+
+
+def _gram(x: np.ndarray) -> tuple[np.ndarray, bool]:
+    """float64 Gram matrix on the smaller side, built in row chunks (no full float64 copy).
+
+    Returns (G, feature_side): feature_side is True for X^T X (D x D), False for X X^T.
+    """
+    n, d = x.shape
+    if d <= n:
+        gram = np.zeros((d, d))
+        for start in range(0, n, GRAM_CHUNK_ROWS):
+            block = np.asarray(x[start : start + GRAM_CHUNK_ROWS], dtype=np.float64)
+            gram += block.T @ block
+        return gram, True
+    x64 = np.asarray(x, dtype=np.float64)
+    return x64 @ x64.T, False
+
+
+def _sv_from_gram(gram: np.ndarray) -> np.ndarray:
     eig = np.linalg.eigvalsh(gram)[::-1]
     return np.sqrt(np.clip(eig, 0.0, None))
+
+
+def _centred_gram(gram: np.ndarray, feature_side: bool, x: np.ndarray) -> np.ndarray:
+    """Gram matrix of X minus its mean row, from X's own Gram by a rank-one correction."""
+    n = x.shape[0]
+    mean = x.mean(axis=0, dtype=np.float64)
+    if feature_side:
+        return gram - n * np.outer(mean, mean)
+    xm = np.asarray(x, dtype=np.float64) @ mean  # (N,)
+    return gram - xm[:, None] - xm[None, :] + mean @ mean
+
+
+def singular_values(x: np.ndarray) -> np.ndarray:
+    """Singular values of X, descending, via the float64 Gram matrix. Shape (min(N, D),)."""
+    return _sv_from_gram(_gram(_check_matrix(x))[0])
 
 
 def matrix_rank_from_sv(sv: np.ndarray, shape: tuple[int, int], dtype: np.dtype) -> int:
@@ -61,20 +92,24 @@ def rankme(sv: np.ndarray, eps: float = 1e-7) -> float:
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
-def dims_for_variance(x: np.ndarray, levels=VARIANCE_LEVELS) -> dict[str, int]:
-    """Smallest number of principal components of the centred X explaining each level."""
-    x = _check_matrix(x).astype(np.float64)
-    sv = singular_values(x - x.mean(axis=0))
+def _dims_from_sv(sv: np.ndarray, levels=VARIANCE_LEVELS) -> dict[str, int]:
     var = sv**2
     total = var.sum()
     out = {}
     for level in levels:
+        key = f"dims_{round(level * 100)}"
         if total == 0:
-            out[f"dims_{round(level * 100)}"] = 0
+            out[key] = 0
             continue
-        cum = np.cumsum(var) / total
-        out[f"dims_{round(level * 100)}"] = int(np.searchsorted(cum, level - 1e-12) + 1)
+        out[key] = int(np.searchsorted(np.cumsum(var) / total, level - 1e-12) + 1)
     return out
+
+
+def dims_for_variance(x: np.ndarray, levels=VARIANCE_LEVELS) -> dict[str, int]:
+    """Smallest number of principal components of the centred X explaining each level."""
+    x = _check_matrix(x)
+    gram, feature_side = _gram(x)
+    return _dims_from_sv(_sv_from_gram(_centred_gram(gram, feature_side, x)), levels)
 
 
 def spectrum_stats(x: np.ndarray, center: bool = False) -> dict:
@@ -82,13 +117,13 @@ def spectrum_stats(x: np.ndarray, center: bool = False) -> dict:
 
     Returns singular_values (descending, float64), shape, rank (matrix_rank convention on
     X's own dtype), effective_rank, stable_rank, rankme, and dims_90/95/99 of the centred
-    matrix. ``center=True`` removes the mean row first (keys unchanged).
+    matrix. ``center=True`` removes the mean row first (keys unchanged). One Gram matrix
+    serves both the raw and the centred spectrum.
     """
     x = _check_matrix(x)
-    data = x.astype(np.float64)
-    if center:
-        data = data - data.mean(axis=0)
-    sv = singular_values(data)
+    gram, feature_side = _gram(x)
+    centred = _sv_from_gram(_centred_gram(gram, feature_side, x))
+    sv = centred if center else _sv_from_gram(gram)
     return {
         "shape": [int(x.shape[0]), int(x.shape[1])],
         "centered": bool(center),
@@ -96,7 +131,7 @@ def spectrum_stats(x: np.ndarray, center: bool = False) -> dict:
         "effective_rank": effective_rank(sv),
         "stable_rank": stable_rank(sv),
         "rankme": rankme(sv),
-        **dims_for_variance(x),
+        **_dims_from_sv(centred),
         "singular_values": sv.tolist(),
     }
 

@@ -1,0 +1,54 @@
+"""Peak memory of retrieval_metrics at N = M = 50,000 above its inputs (tracemalloc sees
+NumPy's allocations).
+
+    python benchmarks/bench_memory.py [--n 50000] [--d 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+from _common import table
+
+from vidspace.metrics import retrieval_metrics
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--n", type=int, default=50_000)
+    p.add_argument("--d", type=int, default=512)
+    a = p.parse_args()
+    rng = np.random.default_rng(0)
+    video = rng.normal(size=(a.n, a.d)).astype(np.float32)
+    video /= np.linalg.norm(video, axis=1, keepdims=True)
+    text = video + rng.normal(scale=0.05, size=video.shape).astype(np.float32)
+    index = np.arange(a.n)
+    inputs = video.nbytes + text.nbytes + index.nbytes
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    start = time.perf_counter()
+    retrieval_metrics(text, video, index)
+    seconds = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    above = (peak - base) / 2**30
+    full = a.n * a.n * 4 / 2**30
+    print(
+        table(
+            [
+                ("N = M, D", f"{a.n}, {a.d}"),
+                ("inputs", f"{inputs / 2**30:.2f} GiB"),
+                ("peak above inputs (target <= 2 GB)", f"{above:.2f} GiB"),
+                ("a full float32 score matrix would be", f"{full:.1f} GiB"),
+                ("ratio peak / full matrix", f"{above / full:.3f}"),
+                ("wall time", f"{seconds:.1f} s"),
+            ]
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
