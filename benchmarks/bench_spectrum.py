@@ -23,7 +23,7 @@ def main() -> None:
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     x64 = x.astype(np.float64)
     gram = best_of(lambda: x64.T @ x64)
-    del x64
+    x64 = None  # free 800 MB before timing ours
     ours = best_of(lambda: spectrum_stats(x))
     full_svd_note = "not run (N x D SVD)"
     print(
