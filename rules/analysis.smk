@@ -36,11 +36,13 @@ rule retrieval:
         pool_sizes=" ".join(str(c) for c in EVAL.get("pool_sizes", [])),
         bootstrap=EVAL.get("bootstrap", 1000),
         seed=config["seed"],
+        device=config["device"],
     shell:
         "python scripts/retrieval.py --embeddings {input.embeddings} --out {output.metrics}"
         " --split {params.split} --ks {params.ks} --ndcg-k {params.ndcg_k}"
         " --pool-sizes {params.pool_sizes} --bootstrap {params.bootstrap}"
-        " --ranks {output.ranks} --seed {params.seed} > {log} 2>&1"
+        " --ranks {output.ranks} --seed {params.seed} --device {params.device}"
+        " > {log} 2>&1"
 
 
 rule spectrum:

@@ -23,9 +23,19 @@ def main() -> None:
     p.add_argument("--bootstrap", type=int, default=1000, help="resamples for 95%% CIs; 0: off")
     p.add_argument("--ranks", help="where to write the per-query ranks (.npz)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (ranking)")
     a = p.parse_args()
     evaluate_file(
-        a.embeddings, a.out, a.split, a.ks, a.ndcg_k, a.pool_sizes, a.bootstrap, a.ranks, a.seed
+        a.embeddings,
+        a.out,
+        a.split,
+        a.ks,
+        a.ndcg_k,
+        a.pool_sizes,
+        a.bootstrap,
+        a.ranks,
+        a.seed,
+        a.device,
     )
 
 

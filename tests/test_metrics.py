@@ -236,3 +236,33 @@ def test_bootstrap_interval_and_paired_test():
     test = paired_bootstrap(hits, worse)
     assert test["diff"] == pytest.approx(0.3) and test["p_value"] < 0.001
     assert test["ci95"][0] > 0.15
+
+
+def test_torch_backend_matches_numpy_exactly_on_ties():
+    rng = np.random.default_rng(4)
+    v = np.sign(rng.normal(size=(40, 16))).astype(np.float32)  # binary codes: many ties
+    idx = rng.integers(0, 40, 90)
+    t = np.sign(v[idx] + rng.normal(scale=1.2, size=(90, 16))).astype(np.float32)
+    ours = query_ranks_for_test(t, v, idx, None)
+    for chunk in (1 << 27, 100):
+        theirs = query_ranks_for_test(t, v, idx, "cpu", chunk)
+        np.testing.assert_array_equal(ours["t2v"], theirs["t2v"])
+        assert [p.tolist() for p in ours["v2t"]] == [p.tolist() for p in theirs["v2t"]]
+
+
+def query_ranks_for_test(t, v, idx, device, chunk=1 << 27):
+    from vidspace.metrics import query_ranks
+
+    return query_ranks(t, v, idx, chunk_elements=chunk, device=device)
+
+
+def test_torch_backend_rejects_missing_cuda_and_scoring():
+    import torch
+
+    from vidspace.metrics import query_ranks
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            query_ranks(T, V, IDX, device="cuda")
+    with pytest.raises(ValueError, match="NumPy backend only"):
+        query_ranks(T, V, IDX, device="cpu", scoring="dual_softmax")

@@ -174,8 +174,12 @@ def query_ranks(
     scoring: str = "dot",
     temperature: float = 0.01,
     querybank: tuple[np.ndarray, np.ndarray] | None = None,
+    device: str | None = None,
 ) -> dict:
     """Per-query ranks in both directions.
+
+    ``device`` ("cpu", "cuda", "cuda:N") runs the plain ``dot`` scoring with torch on that
+    device; None uses NumPy/BLAS. Ties follow the same rule on every backend.
 
     Returns ``{"t2v": (M,) ranks, "v2t_queries": (Q,) video rows, "v2t": [positions]}``.
     When M x N fits in ``chunk_elements`` the similarity GEMM runs once and both
@@ -185,6 +189,12 @@ def query_ranks(
     text_emb, video_emb, index = _check_inputs(text_emb, video_emb, text_video_index)
     m, n = text_emb.shape[0], video_emb.shape[0]
     queries, groups = _caption_groups(index)
+    if device is not None:
+        if scoring != "dot":
+            raise ValueError(f"scoring {scoring!r} runs on the NumPy backend only (device=None)")
+        return _query_ranks_torch(
+            text_emb, video_emb, index, queries, groups, chunk_elements, device
+        )
     if m * n <= chunk_elements or scoring != "dot":
         if m * n > 4 * chunk_elements:
             raise ValueError(
@@ -218,6 +228,64 @@ def query_ranks(
             for row, rows in zip(block, groups[start:stop], strict=True)
         ]
     return {"t2v": t2v, "v2t_queries": queries, "v2t": v2t}
+
+
+def _query_ranks_torch(text, video, index, queries, groups, chunk_elements, device) -> dict:
+    """Torch version of the ranking (GPU when asked): row blocks for t2v, video blocks for
+    v2t; matmuls at full precision (no TF32), so ties are decided as on the CPU."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        with torch.inference_mode():
+            # same dtype as the NumPy path (float32, or float64 if an input is float64)
+            t = torch.from_numpy(np.ascontiguousarray(text)).to(dev)
+            v = torch.from_numpy(np.ascontiguousarray(video)).to(dev)
+            idx = torch.from_numpy(index).to(dev)
+            m, n = t.shape[0], v.shape[0]
+            t2v = torch.empty(m, dtype=torch.int64, device=dev)
+            step = max(1, chunk_elements // n)
+            for start in range(0, m, step):
+                block = t[start : start + step] @ v.T
+                rows = torch.arange(block.shape[0], device=dev)
+                relevant = block[rows, idx[start : start + step]]
+                t2v[start : start + step] = (block >= relevant[:, None]).sum(1)
+            sizes = np.array([g.size for g in groups])
+            cmax = int(sizes.max())
+            member = np.zeros((queries.size, cmax), dtype=np.int64)
+            for row, rows in enumerate(groups):
+                member[row, : rows.size] = rows
+            member_t = torch.from_numpy(member).to(dev)
+            valid = torch.from_numpy(np.arange(cmax)[None, :] < sizes[:, None]).to(dev)
+            q_t = torch.from_numpy(queries).to(dev)
+            positions = torch.empty((queries.size, cmax), dtype=torch.int64, device=dev)
+            step = max(1, chunk_elements // (m * cmax))
+            ks = torch.arange(1, cmax + 1, device=dev)
+            for start in range(0, queries.size, step):
+                block = v[q_t[start : start + step]] @ t.T  # (q, M)
+                ok = valid[start : start + step]
+                rel = torch.gather(block, 1, member_t[start : start + step])
+                # valid entries form a prefix of each row: sort them descending, then mark
+                # the padding +inf, which no score reaches
+                rel = torch.where(ok, rel, torch.full_like(rel, float("-inf")))
+                rel = torch.sort(rel, dim=1, descending=True).values
+                rel = torch.where(ok, rel, torch.full_like(rel, float("inf")))
+                at_least = torch.stack(
+                    [(block >= rel[:, k : k + 1]).sum(1) for k in range(cmax)], dim=1
+                )
+                padded = torch.where(torch.isinf(rel), torch.full_like(rel, float("-inf")), rel)
+                rel_at_least = (padded[:, None, :] >= rel[:, :, None]).sum(2)
+                positions[start : start + step] = ks + at_least - rel_at_least
+            positions_np = positions.cpu().numpy()
+            t2v_np = t2v.cpu().numpy()
+    finally:
+        torch.set_float32_matmul_precision(previous)
+    v2t = [positions_np[row, :size] for row, size in enumerate(sizes)]
+    return {"t2v": t2v_np, "v2t_queries": queries, "v2t": v2t}
 
 
 def t2v_ranks(text_emb, video_emb, text_video_index, chunk_elements=DEFAULT_CHUNK_ELEMENTS):
@@ -423,6 +491,22 @@ def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return x / np.maximum(norms, eps)
 
 
+def ranking_device(device: str = "auto") -> str | None:
+    """Torch device for ranking, or None for NumPy: 'auto' takes CUDA only when present
+    (checked without importing torch on machines that have no NVIDIA device)."""
+    import os
+
+    if device == "cpu":
+        return None
+    if device == "auto":
+        if not os.path.exists("/dev/nvidiactl"):
+            return None
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else None
+    return device
+
+
 def evaluate_file(
     embeddings_path: str,
     out_path: str,
@@ -433,6 +517,7 @@ def evaluate_file(
     bootstrap: int = 1000,
     ranks_path: str | None = None,
     seed: int = 0,
+    device: str = "auto",
 ) -> dict:
     """The retrieval stage: metrics of one (variant) embedding file on one split.
 
