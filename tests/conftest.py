@@ -46,6 +46,7 @@ TINY_CONFIG = {
         "int8": {"kind": "int8"},
         "pca4": {"kind": "pca", "dim": 4},
         "dsl": {"kind": "float32", "scoring": "dual_softmax", "temperature": 0.05},
+        "binary-r3": {"kind": "binary", "rescore": 3},
     },
     "embed": {"batch_size": 8},
     "evaluation": {

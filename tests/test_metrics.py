@@ -266,3 +266,33 @@ def test_torch_backend_rejects_missing_cuda_and_scoring():
             query_ranks(T, V, IDX, device="cuda")
     with pytest.raises(ValueError, match="NumPy backend only"):
         query_ranks(T, V, IDX, device="cpu", scoring="dual_softmax")
+
+
+def test_binary_rescoring_hand_computed():
+    from vidspace.metrics import rescored_scores
+
+    binary = np.array([[4.0, 2.0, 2.0, 0.0]])
+    exact = np.array([[0.1, 0.9, 0.2, 0.95]])
+    # top 2 by binary, ties broken by exact: items 0 and 1; re-ranked by exact: 1, 0; then 2, 3
+    composite = rescored_scores(binary, exact, top=2, axis=1)
+    assert np.argsort(-composite[0]).tolist() == [1, 0, 2, 3]
+    # R = 4 re-ranks everything: the exact order
+    full = rescored_scores(binary, exact, top=4, axis=1)
+    assert np.argsort(-full[0]).tolist() == [3, 1, 2, 0]
+
+
+def test_rescoring_recovers_float_ranking_with_a_big_shortlist():
+    rng = np.random.default_rng(5)
+    v = rng.normal(size=(50, 32)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    idx = rng.integers(0, 50, 80)
+    t = v[idx] + rng.normal(scale=0.3, size=(80, 32)).astype(np.float32)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    exact = retrieval_metrics(t, v, idx)
+    codes_t, codes_v = np.sign(t), np.sign(v)
+    binary = retrieval_metrics(codes_t, codes_v, idx)
+    full = retrieval_metrics(codes_t, codes_v, idx, rescore=(t, v, 80))
+    short = retrieval_metrics(codes_t, codes_v, idx, rescore=(t, v, 10))
+    assert full["t2v"] == pytest.approx(exact["t2v"])
+    assert full["v2t"] == pytest.approx(exact["v2t"])
+    assert binary["t2v"]["R@1"] <= short["t2v"]["R@1"] <= exact["t2v"]["R@1"]

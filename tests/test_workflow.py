@@ -54,6 +54,20 @@ def test_aligned_beats_random_by_far(tiny_run):
     assert r1("aligned") >= r1("random") + 0.25
 
 
+def test_variant_metrics_record_their_protocols(tiny_run):
+    metrics = tiny_run / "results/metrics/synthetic/aligned"
+    dsl = json.loads((metrics / "dsl.json").read_text())
+    assert dsl["scoring"] == "dual_softmax" and dsl["backend"] == "numpy"
+    rescored = json.loads((metrics / "binary-r3.json").read_text())
+    assert rescored["rescore"] == 3 and rescored["bytes_per_vector"] == 1.0
+    reference = json.loads((metrics / "float32.json").read_text())
+    assert reference["pools"]["5"]["t2v"]["random_baseline"]["R@5"] == 1.0
+    lo, hi = reference["ci95"]["t2v"]["R@1"]
+    assert lo <= reference["t2v"]["R@1"] <= hi
+    comparison = json.loads((tiny_run / "results/comparisons/synthetic.json").read_text())
+    assert {(p["a"], p["b"]) for p in comparison["pairs"]} == {("random", "aligned")}
+
+
 def test_embedding_rows_align_with_captions(tiny_run):
     with np.load(tiny_run / "results/embeddings/synthetic/aligned.npz") as data:
         video_ids, text_ids = data["video_ids"], data["text_ids"]

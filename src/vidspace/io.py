@@ -158,7 +158,7 @@ def subset_videos(arrays: Mapping[str, np.ndarray], keep: np.ndarray) -> dict[st
     """
     keep = np.asarray(keep, dtype=bool)
     out = {}
-    for key in ("video_emb", "video_ids", "categories", "split", "frame_emb"):
+    for key in ("video_emb", "video_ids", "categories", "split", "frame_emb", "rescore_video_emb"):
         if key in arrays:
             out[key] = np.asarray(arrays[key])[keep]
     if "text_emb" in arrays:
@@ -168,6 +168,8 @@ def subset_videos(arrays: Mapping[str, np.ndarray], keep: np.ndarray) -> dict[st
         kept_captions = keep[index]
         out["text_emb"] = np.asarray(arrays["text_emb"])[kept_captions]
         out["text_ids"] = np.asarray(arrays["text_ids"])[kept_captions]
+        if "rescore_text_emb" in arrays:
+            out["rescore_text_emb"] = np.asarray(arrays["rescore_text_emb"])[kept_captions]
         out["text_video_index"] = new_row[index[kept_captions]]
     return out
 

@@ -116,6 +116,27 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
 SCORINGS = ("dot", "dual_softmax", "inverted_softmax", "qb_norm")
 
 
+def rescored_scores(binary: np.ndarray, exact: np.ndarray, top: int, axis: int) -> np.ndarray:
+    """Two-stage ranking as one score matrix: for each query (rows if axis=1, columns if
+    axis=0) the ``top`` items with the highest binary score are re-ranked by the exact
+    score and placed above all others, which keep their binary order.
+
+    Candidates are chosen by binary score, ties broken by the exact score. The result is
+    ranked with the usual rule (ties against the model).
+    """
+    if top < 1:
+        raise ValueError(f"rescore must be a positive number of candidates, got {top}")
+    binary = np.asarray(binary, np.float64)
+    width = np.abs(binary).max() or 1.0
+    # binary scores of sign codes are integers 2 apart: exact / 4 breaks ties only
+    key = binary + exact / 4
+    size = binary.shape[axis]
+    top = min(top, size)
+    cut = -np.partition(-key, top - 1, axis=axis).take([top - 1], axis=axis)
+    candidate = key >= cut  # may exceed `top` only through exact ties in both scores
+    return np.where(candidate, 4.0 + exact, binary / width)
+
+
 def score_matrices(
     scores: np.ndarray,
     scoring: str = "dot",
@@ -175,8 +196,13 @@ def query_ranks(
     temperature: float = 0.01,
     querybank: tuple[np.ndarray, np.ndarray] | None = None,
     device: str | None = None,
+    rescore: tuple[np.ndarray, np.ndarray, int] | None = None,
 ) -> dict:
     """Per-query ranks in both directions.
+
+    ``rescore`` = (float text, float video, R): the given embeddings are binary codes whose
+    top-R candidates per query are re-ranked by the float embeddings (see
+    :func:`rescored_scores`).
 
     ``device`` ("cpu", "cuda", "cuda:N") runs the plain ``dot`` scoring with torch on that
     device; None uses NumPy/BLAS. Ties follow the same rule on every backend.
@@ -190,16 +216,18 @@ def query_ranks(
     m, n = text_emb.shape[0], video_emb.shape[0]
     queries, groups = _caption_groups(index)
     if device is not None:
-        if scoring != "dot":
-            raise ValueError(f"scoring {scoring!r} runs on the NumPy backend only (device=None)")
+        if scoring != "dot" or rescore is not None:
+            raise ValueError(
+                "score post-processing and rescoring run on the NumPy backend only (device=None)"
+            )
         return _query_ranks_torch(
             text_emb, video_emb, index, queries, groups, chunk_elements, device
         )
-    if m * n <= chunk_elements or scoring != "dot":
+    if m * n <= chunk_elements or scoring != "dot" or rescore is not None:
         if m * n > 4 * chunk_elements:
             raise ValueError(
-                f"scoring {scoring!r} needs the full {m} x {n} score matrix, above the "
-                f"memory budget of {chunk_elements} elements"
+                f"scoring {scoring!r} (or rescoring) needs the full {m} x {n} score matrix, "
+                f"above the memory budget of {chunk_elements} elements"
             )
         scores = text_emb @ video_emb.T
         bank = None
@@ -210,6 +238,11 @@ def query_ranks(
                 bank_video.astype(scores.dtype) @ text_emb.T,
             )
         t2v_scores, v2t_scores = score_matrices(scores, scoring, temperature, bank)
+        if rescore is not None:
+            float_text, float_video, top = rescore
+            exact = np.asarray(float_text, np.float64) @ np.asarray(float_video, np.float64).T
+            t2v_scores = rescored_scores(scores, exact, top, axis=1)
+            v2t_scores = rescored_scores(scores, exact, top, axis=0)
         t2v = _t2v_block(t2v_scores, index)
         v2t = _v2t_columns(v2t_scores, queries, groups)
         return {"t2v": t2v, "v2t_queries": queries, "v2t": v2t}
@@ -355,20 +388,29 @@ def retrieval_metrics(
     scoring: str = "dot",
     temperature: float = 0.01,
     querybank: tuple[np.ndarray, np.ndarray] | None = None,
+    rescore: tuple[np.ndarray, np.ndarray, int] | None = None,
 ) -> dict[str, dict[str, float | int]]:
     """Text→video and video→text retrieval metrics.
 
     text_emb: (M, D), video_emb: (N, D), text_video_index: (M,) row of the video each
     caption describes. Returns ``{"t2v": {...}, "v2t": {...}}`` with R@k for each k in
     ``ks``, MedR, MeanR, MRR, NDCG@ndcg_k, mAP and n_queries (definitions: DESIGN.md).
-    ``scoring`` post-processes the similarities (see :func:`score_matrices`).
+    ``scoring`` post-processes the similarities (see :func:`score_matrices`); ``rescore``
+    re-ranks a binary shortlist by float embeddings (see :func:`query_ranks`).
     """
     shape_v, shape_t = np.shape(video_emb), np.shape(text_emb)
     ks = _check_ks(
         ks, ndcg_k, shape_v[0] if len(shape_v) == 2 else 0, shape_t[0] if len(shape_t) == 2 else 0
     )
     r = query_ranks(
-        text_emb, video_emb, text_video_index, chunk_elements, scoring, temperature, querybank
+        text_emb,
+        video_emb,
+        text_video_index,
+        chunk_elements,
+        scoring,
+        temperature,
+        querybank,
+        rescore=rescore,
     )
     return {
         "t2v": summarise_ranks(r["t2v"], ks, ndcg_k),
@@ -523,7 +565,8 @@ def evaluate_file(
 
     Adds bootstrap 95 % intervals of R@K (``bootstrap`` resamples of the queries), the
     candidate-pool protocol for each size in ``pool_sizes``, and applies the variant's
-    ``scoring`` (its querybank is the train split). Per-query ranks go to ``ranks_path``.
+    ``scoring`` (its querybank is the train split) or binary ``rescore``. Ranking runs on
+    CUDA through torch when ``device`` allows it. Per-query ranks go to ``ranks_path``.
     """
     from vidspace.io import (
         atomic_path,
@@ -569,8 +612,26 @@ def evaluate_file(
     text, video = l2_normalize(sub["text_emb"]), l2_normalize(sub["video_emb"])
     index = sub["text_video_index"]
     ks = _check_ks(ks, ndcg_k, video.shape[0], text.shape[0])
+    rescore = None
+    if meta.get("rescore"):
+        rescore = (
+            l2_normalize(sub["rescore_text_emb"]),
+            l2_normalize(sub["rescore_video_emb"]),
+            int(meta["rescore"]),
+        )
+        result["rescore"] = int(meta["rescore"])
+    plain = scoring == "dot" and rescore is None
+    backend = ranking_device(device) if plain else None
+    result["backend"] = f"torch:{backend}" if backend else "numpy"
     ranks = query_ranks(
-        text, video, index, scoring=scoring, temperature=temperature, querybank=querybank
+        text,
+        video,
+        index,
+        scoring=scoring,
+        temperature=temperature,
+        querybank=querybank,
+        device=backend,
+        rescore=rescore,
     )
     result.update(n_videos=int(video.shape[0]), n_captions=int(text.shape[0]))
     result["t2v"] = summarise_ranks(ranks["t2v"], ks, ndcg_k)

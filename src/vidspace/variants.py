@@ -133,6 +133,12 @@ def apply_variant(arrays: dict[str, np.ndarray], spec: dict) -> tuple[dict[str, 
         meta["calibrated_on"] = "gallery"
     elif kind == "binary":
         fn, nbytes = (lambda x: np.where(x >= 0, 1.0, -1.0).astype(np.float32)), d / 8
+        if spec.get("rescore"):
+            # the float vectors travel with the codes for the second stage
+            out["rescore_video_emb"] = video
+            if text is not None:
+                out["rescore_text_emb"] = text
+            meta["rescore"] = int(spec["rescore"])
     elif kind.startswith("faiss_"):
         # like int8/int4: the codec is trained on the gallery it will encode (a range
         # learnt on the train split alone clips gallery values outside it)
@@ -159,6 +165,8 @@ def apply_variant(arrays: dict[str, np.ndarray], spec: dict) -> tuple[dict[str, 
             fn = lambda x: np.ascontiguousarray(x[:, :dim])  # noqa: E731
         nbytes = 4 * dim
         meta["dim"] = dim
+    if spec.get("rescore") and kind != "binary":
+        raise ValueError(f"rescore applies to the binary variant, not {kind!r}")
     if spec.get("whiten"):
         if kind not in DIMENSION_KINDS:
             raise ValueError(
