@@ -139,6 +139,7 @@ def apply_variant(arrays: dict[str, np.ndarray], spec: dict) -> tuple[dict[str, 
             if text is not None:
                 out["rescore_text_emb"] = text
             meta["rescore"] = int(spec["rescore"])
+            meta["rescore_bytes_per_vector"] = float(4 * d)  # float vectors, read from disk
     elif kind.startswith("faiss_"):
         # like int8/int4: the codec is trained on the gallery it will encode (a range
         # learnt on the train split alone clips gallery values outside it)
