@@ -147,7 +147,8 @@ def plot_retrieval(
         for v in per_model:
             if v not in variants:
                 variants.append(v)
-    fig, axes = plt.subplots(1, len(ks), figsize=(4.2 * len(ks), 3.8), squeeze=False)
+    width = max(4.2, 0.42 * len(variants))
+    fig, axes = plt.subplots(1, len(ks), figsize=(width * len(ks), 4.0), squeeze=False)
     for model, per_model in metrics.items():
         results = {v: read_json(p) for v, p in per_model.items()}
         if all("skipped" in r for r in results.values()):
@@ -160,14 +161,22 @@ def plot_retrieval(
                     continue
                 xs.append(i)
                 ys.append(r["t2v"][f"R@{k}"])
-            ax.plot(xs, ys, marker="o", label=model)
+            # variants are categories: the thin line only guides the eye
+            ax.plot(xs, ys, marker="o", linestyle=":", linewidth=0.8, label=model)
     for ax, k in zip(axes[0], ks, strict=False):
-        ax.set_xticks(range(len(variants)), variants, fontsize=8, rotation=30)
+        ax.set_xticks(
+            range(len(variants)),
+            variants,
+            fontsize=8,
+            rotation=45,
+            ha="right",
+            rotation_mode="anchor",
+        )
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(f"text→video R@{k}")
         ax.grid(True, alpha=0.3)
     axes[0, 0].set_ylabel("recall")
-    axes[0, -1].legend(fontsize=8)
+    axes[0, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(f"{dataset}: retrieval against variant (bytes per vector: see the report)")
     fig.tight_layout()
     _save(fig, out_png)

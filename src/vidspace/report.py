@@ -228,7 +228,9 @@ def _retrieval_section(
                 cells.append(
                     "–"
                     if "skipped" in r
-                    else f"{r['t2v'][f'R@{ks[0]}']:.2f} ({r['bytes_per_vector']:.0f} B)"
+                    else f"{r['t2v'][f'R@{ks[0]}']:.2f} ({r['bytes_per_vector']:.0f} B"
+                    + (f" + float rescoring of top {r['rescore']}" if r.get("rescore") else "")
+                    + ")"
                 )
             vrows.append([v] + cells)
         out.append(
