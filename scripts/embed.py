@@ -16,8 +16,24 @@ def main() -> None:
     p.add_argument("--out", required=True, help="embedding .npz; the sidecar .json goes beside")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(
+        "--num-workers",
+        type=int,
+        default=None,
+        help="DataLoader workers for preprocessing (default: 4 on CUDA, 0 on CPU)",
+    )
     a = p.parse_args()
-    embed_dataset(a.frames, a.manifest, a.captions, a.model, a.spec, a.out, a.device, a.batch_size)
+    embed_dataset(
+        a.frames,
+        a.manifest,
+        a.captions,
+        a.model,
+        a.spec,
+        a.out,
+        a.device,
+        a.batch_size,
+        a.num_workers,
+    )
 
 
 if __name__ == "__main__":

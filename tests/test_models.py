@@ -132,7 +132,7 @@ def test_aligned_needs_a_train_split():
     "spec, match",
     [
         ({"adapter": "nope"}, "unknown model adapter 'nope'"),
-        ({"adapter": "xclip"}, "planned but not implemented"),
+        ({"adapter": "qwen3_vl"}, "planned but not implemented"),
         ({"dim": 3}, "needs an 'adapter' key"),
     ],
 )

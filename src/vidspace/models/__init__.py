@@ -10,9 +10,12 @@ Contract: ``load(spec, device) -> encoder`` with
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +26,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from vidspace.frames import load_frames
-from vidspace.io import save_embeddings
+from vidspace.io import atomic_path, save_embeddings
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +67,39 @@ def _aligned(spec: dict, device: str) -> Encoder:
     return AlignedEncoder(video, text, **opts)
 
 
+def _frame_tower(kind: str) -> Callable[[dict, str], Encoder]:
+    def build(spec: dict, device: str) -> Encoder:
+        from vidspace.models.hf_video import FrameTowerEncoder
+
+        return FrameTowerEncoder(device=device, kind=kind, **_options(spec))
+
+    return build
+
+
+def _xclip(spec: dict, device: str) -> Encoder:
+    from vidspace.models.hf_video import XCLIPEncoder
+
+    return XCLIPEncoder(device=device, **_options(spec))
+
+
+def _videomae(spec: dict, device: str) -> Encoder:
+    from vidspace.models.hf_video import VideoMAEEncoder
+
+    return VideoMAEEncoder(device=device, **_options(spec))
+
+
 REGISTRY: dict[str, Callable[[dict, str], Encoder]] = {
     "random": _random,
     "descriptor": _descriptor,
     "hf_text": _hf_text,
     "aligned": _aligned,
+    "clip": _frame_tower("clip"),
+    "siglip": _frame_tower("siglip"),
+    "xclip": _xclip,
+    "videomae": _videomae,
 }
 # Named in config.yaml for full reproduction; their adapters are not written yet.
-PLANNED = ("clip", "siglip", "xclip", "videomae", "qwen3_vl", "hf_auto")
+PLANNED = ("qwen3_vl", "hf_auto")
 
 
 def _options(spec: dict) -> dict:
@@ -107,11 +135,149 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def _batched(fn: Callable[[Any], np.ndarray], items, batch_size: int, desc: str) -> np.ndarray:
-    out = []
-    for start in tqdm(range(0, len(items), batch_size), desc=desc, unit="batch"):
-        out.append(np.asarray(fn(items[start : start + batch_size]), dtype=np.float32))
-    return np.concatenate(out)
+class ShardStore:
+    """Finished batches of an embedding job, kept beside the output so a killed job resumes.
+
+    Files ``{kind}-{start:09d}-{stop:09d}.npy`` hold the rows [start, stop). A fingerprint of
+    the model spec and the item ids guards against resuming from another job's shards.
+    """
+
+    def __init__(self, directory: Path, fingerprint: str):
+        self.dir = Path(directory)
+        key = self.dir / "fingerprint.txt"
+        if self.dir.exists() and (not key.exists() or key.read_text() != fingerprint):
+            logger.info("discarding shards in %s: they belong to another job", self.dir)
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        key.write_text(fingerprint)
+
+    def load(self, kind: str) -> list[np.ndarray]:
+        """Contiguous finished rows from 0 (a gap ends the list)."""
+        parts, expected = [], 0
+        for path in sorted(self.dir.glob(f"{kind}-*.npy")):
+            start, stop = (int(x) for x in path.stem.split("-")[1:])
+            if start != expected:
+                break
+            parts.append(np.load(path))
+            expected = stop
+        return parts
+
+    def save(self, kind: str, start: int, rows: np.ndarray) -> None:
+        target = self.dir / f"{kind}-{start:09d}-{start + len(rows):09d}.npy"
+        with atomic_path(target, suffix=".npy") as tmp:
+            np.save(tmp, rows)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def _encode_with_halving(encode: Callable, items, stats: dict) -> np.ndarray:
+    """encode(items); on CUDA out-of-memory, free the cache and retry in two halves."""
+    try:
+        return np.asarray(encode(items), dtype=np.float32)
+    except RuntimeError as exc:
+        if not _is_oom(exc) or len(items) <= 1:
+            raise
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    half = len(items) // 2
+    stats["oom_halvings"] = stats.get("oom_halvings", 0) + 1
+    logger.warning(
+        "out of memory on a batch of %d: retrying as %d + %d", len(items), half, len(items) - half
+    )
+    return np.concatenate(
+        [
+            _encode_with_halving(encode, items[:half], stats),
+            _encode_with_halving(encode, items[half:], stats),
+        ]
+    )
+
+
+class _Batches:
+    """Map-style dataset of preprocessed batches, for DataLoader workers."""
+
+    def __init__(self, preprocess, items, bounds):
+        self.preprocess, self.items, self.bounds = preprocess, items, bounds
+
+    def __len__(self):
+        return len(self.bounds)
+
+    def __getitem__(self, i):
+        start, stop = self.bounds[i]
+        return start, stop, self.preprocess(self.items[start:stop])
+
+
+def encode_all(
+    encoder: Encoder,
+    kind: str,
+    items,
+    batch_size: int,
+    desc: str,
+    shards: ShardStore | None = None,
+    num_workers: int = 0,
+    shard_rows: int = 1024,
+    stats: dict | None = None,
+) -> np.ndarray:
+    """Embed ``items`` (frames or texts) in batches.
+
+    Encoders with ``preprocess_<kind>`` / ``forward_<kind>`` get their preprocessing done by
+    ``num_workers`` DataLoader workers (pinned memory on CUDA) while the model computes.
+    Finished rows are stored in ``shards`` every ``shard_rows`` rows; a rerun resumes after
+    them. A CUDA out-of-memory batch is retried in halves.
+    """
+    stats = {} if stats is None else stats
+    n = len(items)
+    done = shards.load(kind) if shards else []
+    first = sum(len(p) for p in done)
+    if first:
+        logger.info("%s: resuming after %d of %d %s from shards", desc, first, n, kind)
+    pending: list[np.ndarray] = []
+    pending_start = first
+    bounds = [(s, min(n, s + batch_size)) for s in range(first, n, batch_size)]
+    preprocess = getattr(encoder, f"preprocess_{kind}", None)
+    forward = getattr(encoder, f"forward_{kind}", None)
+    encode = getattr(encoder, f"encode_{kind}")
+    if preprocess is not None and forward is not None and num_workers > 0:
+        import torch
+
+        cuda = str(getattr(encoder, "device", "cpu")).startswith("cuda")
+        batches = torch.utils.data.DataLoader(
+            _Batches(preprocess, items, bounds),
+            batch_size=None,
+            num_workers=num_workers,
+            pin_memory=cuda,
+            prefetch_factor=2,
+        )
+    else:
+        batches = ((s, e, None) for s, e in bounds)
+    for start, stop, prepared in tqdm(batches, total=len(bounds), desc=desc, unit="batch"):
+        try:
+            rows = (
+                np.asarray(forward(prepared), dtype=np.float32)
+                if prepared is not None
+                else _encode_with_halving(encode, items[start:stop], stats)
+            )
+        except RuntimeError as exc:
+            if not _is_oom(exc):
+                raise
+            rows = _encode_with_halving(encode, items[start:stop], stats)
+        pending.append(rows)
+        if shards and (stop - pending_start >= shard_rows or stop == n):
+            shards.save(kind, pending_start, np.concatenate(pending))
+            done.append(np.concatenate(pending))
+            pending, pending_start = [], stop
+    parts = done + pending
+    if not parts:
+        raise ValueError(f"{desc}: nothing to encode")
+    return np.concatenate(parts)
 
 
 def _peak_rss_mb() -> float:
@@ -130,6 +296,7 @@ def embed_dataset(
     out_path: str | Path,
     device: str = "auto",
     batch_size: int = 16,
+    num_workers: int | None = None,
 ) -> dict:
     """Embed every sampled video and every caption of a video that was sampled.
 
@@ -159,12 +326,40 @@ def embed_dataset(
         "categories": manifest.loc[video_ids, "category"].fillna("").astype(str).to_numpy(),
         "split": manifest.loc[video_ids, "split"].fillna("").astype(str).to_numpy(),
     }
-    video_emb = _batched(encoder.encode_videos, frames, batch_size, f"{model_name} videos")
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [model_name, spec, video_ids.tolist(), captions["caption_id"].astype(str).tolist()],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    shards = ShardStore(Path(out_path).with_suffix(".partial"), fingerprint)
+    if num_workers is None:
+        num_workers = 4 if device.startswith("cuda") else 0
+    stats: dict[str, int] = {}
+    video_emb = encode_all(
+        encoder,
+        "videos",
+        frames,
+        batch_size,
+        f"{model_name} videos",
+        shards,
+        num_workers,
+        stats=stats,
+    )
     _check_finite(video_emb, video_ids, model_name, "video")
     info: dict[str, Any] = {}
     if encoder.has_text:
         texts = kept["caption"].astype(str).tolist()
-        text_emb = _batched(encoder.encode_texts, texts, batch_size * 8, f"{model_name} texts")
+        text_emb = encode_all(
+            encoder,
+            "texts",
+            texts,
+            batch_size * 8,
+            f"{model_name} texts",
+            shards,
+            num_workers,
+            stats=stats,
+        )
         _check_finite(text_emb, kept["caption_id"].to_numpy(), model_name, "text")
         text_index = kept["video_id"].map(row_of).to_numpy(np.int64)
         if hasattr(encoder, "align"):
@@ -193,7 +388,9 @@ def embed_dataset(
         "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE", ""),
         **info,
     }
+    meta.update(stats)
     save_embeddings(out_path, arrays, meta)
+    shards.remove()
     logger.info("%s: %d videos x %d dims in %.1fs", model_name, *video_emb.shape, meta["seconds"])
     return meta
 

@@ -1,0 +1,208 @@
+"""Hugging Face video-text and video-only encoders, loaded through ``from_pretrained``.
+
+- ``clip`` / ``siglip``: the image tower on every sampled frame, pooled over time (mean by
+  default; ``max`` or the ``middle`` frame as options), and the text tower.
+- ``xclip``: X-CLIP's native video tower. We use the *unconditioned* features
+  (``get_video_features`` / ``get_text_features``): the full model rewrites each text with a
+  video-conditioned prompt, which gives a different text vector per video and so no fixed
+  embedding space to measure. Scores therefore differ from X-CLIP's ``logits_per_text``.
+- ``videomae``: video only; the mean-pooled last hidden state.
+
+Each encoder splits work into ``preprocess_*`` (CPU, safe in DataLoader workers) and
+``forward_*`` (the model, on its device, under bf16 autocast on CUDA).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def load_pretrained(path: str, revision: str | None, kind: str):
+    """(processor, model) from a hub id or a local directory, with errors that say what is
+    missing. ``HF_HUB_OFFLINE=1`` is honoured by transformers itself."""
+    from transformers import AutoModel, AutoProcessor
+
+    local = Path(path).is_dir()
+    kwargs = {} if local or revision is None else {"revision": revision}
+    if local and not any(
+        (Path(path) / f).exists() for f in ("preprocessor_config.json", "processor_config.json")
+    ):
+        raise ValueError(
+            f"{kind}: checkpoint directory {path} has no processor (preprocessor_config.json); "
+            "save one beside the model with processor.save_pretrained"
+        )
+    try:
+        processor = AutoProcessor.from_pretrained(path, **kwargs)
+        model = AutoModel.from_pretrained(path, **kwargs)
+    except OSError as exc:
+        raise ValueError(
+            f"{kind}: cannot load {path!r}: {exc}. Offline, point 'path' at a local "
+            "directory saved with save_pretrained"
+        ) from exc
+    return processor, model.eval()
+
+
+def _check_frames(kind: str, frames: np.ndarray, expected: int) -> None:
+    if frames.shape[1] != expected:
+        raise ValueError(
+            f"{kind}: the checkpoint expects {expected} frames per clip, the sampling gives "
+            f"{frames.shape[1]}; set the sampling's num_frames to match"
+        )
+
+
+def _features(output):
+    """transformers 5 returns a model output whose pooler_output holds the projection."""
+    return output if hasattr(output, "shape") else output.pooler_output
+
+
+class _HFBase:
+    kind = "hf"
+
+    def __init__(
+        self,
+        path: str,
+        revision: str | None = None,
+        device: str = "cpu",
+        max_length: int | None = None,
+        pooling: str = "mean",
+    ):
+        import torch
+
+        if pooling not in ("mean", "max", "middle"):
+            raise ValueError(f"{self.kind}: pooling must be mean, max or middle, got {pooling!r}")
+        self._torch = torch
+        self.path, self.device, self.pooling = path, device, pooling
+        self.processor, model = load_pretrained(path, revision, self.kind)
+        self.model = model.to(device)
+        tokenizer = getattr(self.processor, "tokenizer", None)
+        self.tokenizer = tokenizer
+        limit = getattr(tokenizer, "model_max_length", None) if tokenizer else None
+        self.max_length = int(max_length or (limit if limit and limit < 100_000 else 77))
+
+    def _autocast(self):
+        torch = self._torch
+        if str(self.device).startswith("cuda"):
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return torch.autocast(device_type="cpu", enabled=False)
+
+    def _to_device(self, batch: dict) -> dict:
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    # -- text --------------------------------------------------------------------------
+    padding: str | bool = True
+
+    def preprocess_texts(self, texts: list[str]) -> dict:
+        full = self.tokenizer(list(texts), truncation=False)["input_ids"]
+        truncated = sum(len(ids) > self.max_length for ids in full)
+        if truncated:
+            logger.info(
+                "%s: truncated %d of %d texts to %d tokens",
+                self.kind,
+                truncated,
+                len(texts),
+                self.max_length,
+            )
+        return dict(
+            self.tokenizer(
+                list(texts),
+                padding=self.padding,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+        )
+
+    def forward_texts(self, batch: dict) -> np.ndarray:
+        with self._torch.inference_mode(), self._autocast():
+            out = _features(self.model.get_text_features(**self._to_device(batch)))
+        return out.float().cpu().numpy()
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        return self.forward_texts(self.preprocess_texts(texts))
+
+    def encode_videos(self, frames: np.ndarray) -> np.ndarray:
+        return self.forward_videos(self.preprocess_videos(frames))
+
+
+class FrameTowerEncoder(_HFBase):
+    """CLIP / SigLIP: image tower per frame, pooled over time."""
+
+    has_text = True
+
+    def __init__(self, *args, kind: str = "clip", **kwargs):
+        self.kind = kind
+        super().__init__(*args, **kwargs)
+        if kind == "siglip":
+            self.padding = "max_length"  # SigLIP was trained on max-length padded text
+        config = self.model.config
+        self.dim = int(getattr(config, "projection_dim", 0) or config.vision_config.hidden_size)
+
+    def preprocess_videos(self, frames: np.ndarray) -> dict:
+        b, t = frames.shape[:2]
+        images = list(frames.reshape(b * t, *frames.shape[2:]))
+        pixels = self.processor.image_processor(images=images, return_tensors="pt")
+        return {"pixel_values": pixels["pixel_values"], "shape": self._torch.tensor([b, t])}
+
+    def forward_videos(self, batch: dict) -> np.ndarray:
+        b, t = (int(x) for x in batch["shape"])
+        with self._torch.inference_mode(), self._autocast():
+            pixels = batch["pixel_values"].to(self.device, non_blocking=True)
+            per_frame = _features(self.model.get_image_features(pixel_values=pixels))
+        per_frame = per_frame.float().reshape(b, t, -1)
+        if self.pooling == "mean":
+            pooled = per_frame.mean(1)
+        elif self.pooling == "max":
+            pooled = per_frame.max(1).values
+        else:
+            pooled = per_frame[:, t // 2]
+        return pooled.cpu().numpy()
+
+
+class XCLIPEncoder(_HFBase):
+    kind = "xclip"
+    has_text = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dim = int(self.model.config.projection_dim)
+        self.num_frames = int(self.model.config.vision_config.num_frames)
+
+    def preprocess_videos(self, frames: np.ndarray) -> dict:
+        _check_frames(self.kind, frames, self.num_frames)
+        pixels = self.processor.image_processor(
+            [list(clip) for clip in frames], return_tensors="pt"
+        )
+        return {"pixel_values": pixels["pixel_values"]}
+
+    def forward_videos(self, batch: dict) -> np.ndarray:
+        with self._torch.inference_mode(), self._autocast():
+            out = _features(self.model.get_video_features(**self._to_device(batch)))
+        return out.float().cpu().numpy()
+
+
+class VideoMAEEncoder(_HFBase):
+    kind = "videomae"
+    has_text = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dim = int(self.model.config.hidden_size)
+        self.num_frames = int(self.model.config.num_frames)
+
+    def preprocess_videos(self, frames: np.ndarray) -> dict:
+        _check_frames(self.kind, frames, self.num_frames)
+        pixels = self.processor([list(clip) for clip in frames], return_tensors="pt")
+        return {"pixel_values": pixels["pixel_values"]}
+
+    def forward_videos(self, batch: dict) -> np.ndarray:
+        with self._torch.inference_mode(), self._autocast():
+            hidden = self.model(**self._to_device(batch)).last_hidden_state
+        return hidden.float().mean(1).cpu().numpy()
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        raise TypeError("videomae is video-only; pair it with a text encoder in 'aligned'")

@@ -1,0 +1,184 @@
+"""Model families on tiny random checkpoints saved with save_pretrained, and the embed
+stage's batching machinery: DataLoader workers, shards that resume, OOM halving."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vidspace.io import load_embeddings
+from vidspace.models import ShardStore, embed_dataset, encode_all, load
+from vidspace.models.checkpoints import build_checkpoint
+
+FRAMES = np.random.default_rng(0).integers(0, 255, (5, 4, 40, 48, 3), dtype=np.uint8)
+TEXTS = ["a red circle moves", "a blue square grows larger against white and then some more"]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ckpt")
+    return {f: build_checkpoint(f, root / f) for f in ("clip", "siglip", "xclip", "videomae")}
+
+
+@pytest.mark.parametrize(
+    "family, dim, has_text",
+    [
+        ("clip", 16, True),
+        ("siglip", 32, True),
+        ("xclip", 16, True),
+        ("videomae", 32, False),
+    ],
+)
+def test_family_loads_through_from_pretrained(checkpoints, family, dim, has_text):
+    enc = load({"adapter": family, "path": str(checkpoints[family])})
+    v = enc.encode_videos(FRAMES)
+    assert v.shape == (5, dim) and np.all(np.isfinite(v))
+    assert enc.has_text is has_text
+    if has_text:
+        assert enc.encode_texts(TEXTS).shape == (2, dim)
+
+
+@pytest.mark.parametrize("family", ["clip", "siglip"])
+def test_dual_encoder_scores_equal_the_models_logits(checkpoints, family):
+    """One-frame videos: our cosine similarities, scaled (and shifted) as the model does,
+    must equal its own logits_per_text."""
+    enc = load({"adapter": family, "path": str(checkpoints[family])})
+    images = FRAMES[:, :1]
+    v = enc.encode_videos(images)
+    t = enc.encode_texts(TEXTS)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    ours = t @ v.T * enc.model.logit_scale.exp().item()
+    if family == "siglip":
+        ours += enc.model.logit_bias.item()
+    pixels = enc.processor.image_processor(images=list(images[:, 0]), return_tensors="pt")
+    tokens = enc.tokenizer(
+        TEXTS, padding=enc.padding, truncation=True, max_length=enc.max_length, return_tensors="pt"
+    )
+    with torch.inference_mode():
+        logits = enc.model(**tokens, pixel_values=pixels["pixel_values"]).logits_per_text
+    np.testing.assert_allclose(ours, logits.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_pooling_options(checkpoints):
+    path = str(checkpoints["clip"])
+    middle = load({"adapter": "clip", "path": path, "pooling": "middle"}).encode_videos(FRAMES)
+    alone = load({"adapter": "clip", "path": path}).encode_videos(FRAMES[:, 2:3])
+    np.testing.assert_allclose(middle, alone, rtol=1e-5, atol=1e-6)
+    mean = load({"adapter": "clip", "path": path}).encode_videos(FRAMES)
+    peak = load({"adapter": "clip", "path": path, "pooling": "max"}).encode_videos(FRAMES)
+    assert np.all(peak >= mean - 1e-6) and not np.allclose(peak, mean)
+
+
+def test_long_texts_are_truncated_and_counted(checkpoints, caplog):
+    enc = load({"adapter": "xclip", "path": str(checkpoints["xclip"])})
+    with caplog.at_level("INFO"):
+        enc.encode_texts(TEXTS)
+    assert "xclip: truncated 1 of 2 texts to 16 tokens" in caplog.text
+
+
+def test_checkpoint_without_processor(checkpoints, tmp_path):
+    (tmp_path / "config.json").write_bytes((checkpoints["clip"] / "config.json").read_bytes())
+    with pytest.raises(ValueError, match="has no processor"):
+        load({"adapter": "clip", "path": str(tmp_path)})
+
+
+def test_frame_count_must_match_the_checkpoint(checkpoints):
+    enc = load({"adapter": "videomae", "path": str(checkpoints["videomae"])})
+    with pytest.raises(ValueError, match="expects 4 frames per clip, the sampling gives 2"):
+        enc.encode_videos(FRAMES[:, :2])
+
+
+def test_dataloader_workers_give_the_same_embeddings(checkpoints):
+    enc = load({"adapter": "clip", "path": str(checkpoints["clip"])})
+    plain = encode_all(enc, "videos", FRAMES, 2, "plain")
+    workers = encode_all(enc, "videos", FRAMES, 2, "workers", num_workers=2)
+    np.testing.assert_allclose(plain, workers, rtol=1e-6)
+
+
+class _Flaky:
+    """An encoder that fails when asked for more than ``limit`` items, or after ``calls``."""
+
+    has_text = False
+
+    def __init__(self, limit=100, fail_after=None, oom=True):
+        self.limit, self.fail_after, self.calls, self.oom = limit, fail_after, 0, oom
+        self.sizes = []
+
+    def encode_videos(self, items):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise KeyboardInterrupt("killed")
+        if len(items) > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        self.sizes.append(len(items))
+        return items.reshape(len(items), -1)[:, :3].astype(np.float32)
+
+
+def test_out_of_memory_halves_the_batch():
+    items = np.arange(40, dtype=np.float32).reshape(10, 4)
+    stats = {}
+    out = encode_all(_Flaky(limit=2), "videos", items, 8, "oom", stats=stats)
+    np.testing.assert_array_equal(out, items[:, :3])
+    assert stats["oom_halvings"] == 3  # 8 -> 4 + 4 -> 2 + 2 + 2 + 2; then 2 fits
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        encode_all(_Flaky(limit=0), "videos", items, 8, "hopeless")
+
+
+def test_killed_job_resumes_from_shards_and_matches(tmp_path):
+    items = np.arange(60, dtype=np.float32).reshape(20, 3)
+    store = ShardStore(tmp_path / "x.partial", "job-1")
+    with pytest.raises(KeyboardInterrupt):
+        encode_all(_Flaky(fail_after=3), "videos", items, 2, "first", store, shard_rows=4)
+    # three batches of 2 ran; one shard of 4 rows was written before the kill
+    assert [p.shape[0] for p in store.load("videos")] == [4]
+    resumed = _Flaky()
+    out = encode_all(
+        resumed,
+        "videos",
+        items,
+        2,
+        "again",
+        ShardStore(tmp_path / "x.partial", "job-1"),
+        shard_rows=4,
+    )
+    np.testing.assert_array_equal(out, items)
+    assert sum(resumed.sizes) == 16  # only the rows after the shard were encoded
+    other = ShardStore(tmp_path / "x.partial", "job-2")  # another job: shards discarded
+    assert other.load("videos") == []
+
+
+def test_embed_stage_with_a_real_family_and_no_leftover_shards(checkpoints, tmp_path):
+    ids = [f"v{i}" for i in range(5)]
+    np.savez(tmp_path / "frames.npz", frames=FRAMES, video_ids=np.array(ids))
+    pd.DataFrame(
+        {
+            "video_id": ids,
+            "path": "x",
+            "category": "c",
+            "split": "test",
+            "start": np.nan,
+            "end": np.nan,
+        }
+    ).to_parquet(tmp_path / "manifest.parquet")
+    pd.DataFrame(
+        {"caption_id": ["c0", "c1"], "video_id": ["v3", "v0"], "caption": TEXTS}
+    ).to_parquet(tmp_path / "captions.parquet")
+    spec = {"adapter": "xclip", "path": str(checkpoints["xclip"])}
+    embed_dataset(
+        tmp_path / "frames.npz",
+        tmp_path / "manifest.parquet",
+        tmp_path / "captions.parquet",
+        "xclip",
+        spec,
+        tmp_path / "e.npz",
+        device="cpu",
+        batch_size=2,
+        num_workers=1,
+    )
+    arrays = load_embeddings(tmp_path / "e.npz")
+    assert arrays["video_emb"].shape == (5, 16) and arrays["text_emb"].shape == (2, 16)
+    assert arrays["text_video_index"].tolist() == [3, 0]
+    assert not (tmp_path / "e.partial").exists()
