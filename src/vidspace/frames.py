@@ -71,7 +71,7 @@ def read_clip(
         raise FileNotFoundError(f"missing file {path}")
     if path.stat().st_size == 0:
         raise ValueError("zero-byte file")
-    reader = decord.VideoReader(str(path), num_threads=1)
+    reader = decord.VideoReader(str(path), num_threads=0)  # 0: decoder picks threads
     total = len(reader)
     native_fps = float(reader.get_avg_fps()) or 1.0
     first, last = 0, total

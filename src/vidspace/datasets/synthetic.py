@@ -100,13 +100,15 @@ def render_clip(
     return frames
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
-    """Encode frames (T, H, W, 3) uint8 as H.264 yuv420p mp4."""
+def write_mp4(path: Path, frames: np.ndarray, fps: int, gop: int | None = None) -> None:
+    """Encode frames (T, H, W, 3) uint8 as H.264 yuv420p mp4 (keyframe every ``gop``)."""
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "20", "preset": "veryfast"}
+        if gop:
+            stream.options |= {"g": str(gop), "keyint_min": str(gop)}
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
