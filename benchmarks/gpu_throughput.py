@@ -41,12 +41,8 @@ def measure(family: str, n_videos: int, batch: int, workers: int, device: str) -
     with tempfile.TemporaryDirectory() as tmp:
         path = build_checkpoint(family, Path(tmp) / family, size=SIZE)
         enc = load({"adapter": family, "path": str(path)}, device)
-        side = (
-            enc.processor.image_processor.crop_size.get("height")
-            if hasattr(enc.processor.image_processor, "crop_size")
-            and enc.processor.image_processor.crop_size
-            else enc.processor.image_processor.size["height"]
-        )
+        image_processor = getattr(enc.processor, "image_processor", enc.processor)
+        side = _input_side(image_processor)
         frames_per_clip = getattr(enc, "num_frames", 8)
         rng = np.random.default_rng(0)
         frames = rng.integers(0, 255, (n_videos, frames_per_clip, side, side, 3), dtype=np.uint8)
