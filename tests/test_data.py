@@ -152,3 +152,17 @@ def test_all_videos_broken_is_an_error(tmp_path):
     with pytest.raises(RuntimeError, match="none of the 2 videos"):
         sample_frames(raw / "manifest.parquet", tmp_path / "f.npz", tmp_path / "fail.csv")
     assert not (tmp_path / "f.npz").exists()
+
+
+def test_images_are_one_frame_videos(tmp_path):
+    from PIL import Image
+
+    pixels = np.zeros((30, 60, 3), np.uint8)
+    pixels[:, 30:] = 255
+    Image.fromarray(pixels).save(tmp_path / "img.png")
+    clip, idx = read_clip(tmp_path / "img.png", "uniform", 3, 16)
+    assert clip.shape == (3, 16, 16, 3) and idx.tolist() == [0, 0, 0]
+    np.testing.assert_array_equal(clip[0], clip[2])
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    with pytest.raises(Exception, match="cannot identify"):
+        read_clip(tmp_path / "bad.jpg", "uniform", 3, 16)

@@ -22,6 +22,9 @@ from vidspace.io import atomic_path, write_failures
 logger = logging.getLogger(__name__)
 
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
 def uniform_indices(n_available: int, num_frames: int, first: int = 0) -> np.ndarray:
     """Centres of ``num_frames`` equal segments of [first, first + n_available).
 
@@ -71,6 +74,14 @@ def read_clip(
         raise FileNotFoundError(f"missing file {path}")
     if path.stat().st_size == 0:
         raise ValueError("zero-byte file")
+    if path.suffix.lower() in IMAGE_SUFFIXES:  # images as one-frame videos (COCO captions)
+        from PIL import Image
+
+        with Image.open(path) as image:
+            frame = np.array(image.convert("RGB"))[None]
+        return resize_crop(frame, short_side).repeat(num_frames, axis=0), np.zeros(
+            num_frames, dtype=np.int64
+        )
     reader = decord.VideoReader(str(path), num_threads=0)  # 0: decoder picks threads
     total = len(reader)
     native_fps = float(reader.get_avg_fps()) or 1.0
