@@ -44,9 +44,11 @@ def _data_section(datasets: dict) -> str:
         captions = pd.read_parquet(d["captions"])
         dl_fail = read_failures(d["download_failures"])
         fr_fail = read_failures(d["frame_failures"])
-        total = len(manifest) + len(dl_fail)
+        # rows about annotations (an empty caption, a bad id) lose a caption, not a video
+        dl_videos = dl_fail[dl_fail["stage"] != "annotations"]
+        total = len(manifest) + dl_videos["video_id"].nunique()
         ok = len(manifest) - len(fr_fail)
-        lost = set(dl_fail["video_id"]) | set(fr_fail["video_id"])
+        lost = set(dl_videos["video_id"]) | set(fr_fail["video_id"])
         kept_captions = int((~captions["video_id"].isin(lost)).sum())
         reasons = "; ".join(
             f"{r.video_id}: {r.reason}" for r in pd.concat([dl_fail, fr_fail]).itertuples()
@@ -55,7 +57,7 @@ def _data_section(datasets: dict) -> str:
             [
                 name,
                 f"{ok}/{total}",
-                len(dl_fail),
+                dl_videos["video_id"].nunique(),
                 len(fr_fail),
                 f"{kept_captions}/{len(captions)}",
                 reasons or "–",
