@@ -127,7 +127,7 @@ def test_shipped_configs_validate():
     load_config(REPO / "config/demo.yaml")
     full = yaml.safe_load((REPO / "config.yaml").read_text())
     validate_config(full, check_adapters=False)  # adapters of full runs: their own issues
-    with pytest.raises(ConfigError, match="'datasets.msrvtt'.*planned"):
+    with pytest.raises(ConfigError, match="'models.qwen3-vl'.*planned"):
         validate_config(full)
 
 

@@ -129,8 +129,8 @@ def test_lint_is_clean():
             "bad value at 'models.random.adapter'",
         ),
         (
-            lambda c: c["datasets"]["synthetic"].update(adapter="msrvtt"),
-            "dataset adapter 'msrvtt' is planned but not implemented",
+            lambda c: c["models"]["random"].update(adapter="qwen3_vl"),
+            "model adapter 'qwen3_vl' is planned but not implemented",
         ),
         (
             lambda c: c["datasets"].update({"Bad/Name": c["datasets"]["synthetic"]}),

@@ -47,9 +47,21 @@ def _csv(video_dir: Path, options: dict, seed: int) -> DownloadResult:
     return load_csv_dataset(video_dir, seed=seed, **options)
 
 
-ADAPTERS: dict[str, Adapter] = {"synthetic": _synthetic, "csv": _csv}
-# Named in config.yaml for full reproduction; their adapters are not written yet.
-PLANNED_ADAPTERS = ("msrvtt", "vatex", "youcook2", "coco_captions")
+def _public(name: str) -> Adapter:
+    def adapter(video_dir: Path, options: dict, seed: int) -> DownloadResult:
+        from vidspace.datasets import public
+
+        return getattr(public, name)(video_dir, options, seed)
+
+    return adapter
+
+
+ADAPTERS: dict[str, Adapter] = {
+    "synthetic": _synthetic,
+    "csv": _csv,
+    **{name: _public(name) for name in ("msrvtt", "vatex", "youcook2", "coco_captions")},
+}
+PLANNED_ADAPTERS: tuple[str, ...] = ()
 
 
 def get_adapter(name: str) -> Adapter:

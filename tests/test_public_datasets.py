@@ -1,0 +1,198 @@
+"""Public dataset adapters on small annotation files the tests write, with videos from
+local folders, a loopback-served archive, or the stubbed yt-dlp boundary."""
+
+from __future__ import annotations
+
+import json
+import threading
+import zipfile
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_youtube import FakeYDL
+
+import vidspace.youtube
+from vidspace.datasets import download
+from vidspace.datasets.synthetic import write_mp4
+from vidspace.io import read_failures
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _clip(path):
+    write_mp4(path, np.full((4, 32, 32, 3), 80, np.uint8), fps=4)
+
+
+def _download(tmp_path, adapter, options):
+    raw = tmp_path / "raw"
+    download(
+        adapter,
+        options,
+        0,
+        raw / "manifest.parquet",
+        raw / "captions.parquet",
+        raw / "failures.csv",
+        raw / "videos",
+    )
+    return (
+        pd.read_parquet(raw / "manifest.parquet"),
+        pd.read_parquet(raw / "captions.parquet"),
+        read_failures(raw / "failures.csv"),
+        raw,
+    )
+
+
+def test_msrvtt_from_an_archive_over_http(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    for n in (7010, 7011):  # video7012 is missing from the archive
+        _clip(tmp_path / f"video{n}.mp4")
+    with zipfile.ZipFile(site / "MSRVTT.zip", "w") as z:
+        for n in (7010, 7011):
+            z.write(tmp_path / f"video{n}.mp4", f"MSRVTT/videos/all/video{n}.mp4")
+    pd.DataFrame(
+        {
+            "key": ["ret0", "ret1", "ret2"],
+            "vid_key": ["msr7010", "msr7011", "msr7012"],
+            "video_id": ["video7010", "video7011", "video7012"],
+            "sentence": ["a man sings", "a car drives", "a cat sleeps"],
+        }
+    ).to_csv(site / "test.csv", index=False)
+    (site / "info.json").write_text(
+        json.dumps(
+            {
+                "videos": [
+                    {"video_id": "video7010", "category": 0},
+                    {"video_id": "video7011", "category": 9},
+                ]
+            }
+        )
+    )
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        options = {
+            "annotations": {"url": f"{url}/test.csv"},
+            "info": {"url": f"{url}/info.json"},
+            "videos": {"url": f"{url}/MSRVTT.zip", "member": "MSRVTT/videos/all"},
+        }
+        manifest, captions, failures, raw = _download(tmp_path, "msrvtt", options)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert manifest["video_id"].tolist() == ["video7010", "video7011"]
+    assert manifest["category"].tolist() == ["music", "vehicles/autos"]
+    assert captions["caption"].tolist() == ["a man sings", "a car drives"]
+    assert failures["video_id"].tolist() == ["video7012"]
+    assert (raw / "downloads/MSRVTT.zip.d/MSRVTT/videos/all/video7010.mp4").exists()
+
+
+def test_vatex_and_youcook2_through_youtube(tmp_path, monkeypatch):
+    monkeypatch.setattr(vidspace.youtube, "_default_factory", lambda: FakeYDL)
+    FakeYDL.errors = {"BBBBBBBBBBB": "Private video. Sign in if you've been granted access"}
+    (tmp_path / "vatex.json").write_text(
+        json.dumps(
+            [
+                {"videoID": "AAAAAAAAAAA_000010_000020", "enCap": ["one", "two"], "chCap": ["一"]},
+                {"videoID": "BBBBBBBBBBB_000000_000010", "enCap": ["three"]},
+                {"videoID": "../../etc_1_2", "enCap": ["evil"]},
+            ]
+        )
+    )
+    manifest, captions, failures, _ = _download(
+        tmp_path / "v", "vatex", {"annotations": {"path": str(tmp_path / "vatex.json")}}
+    )
+    assert manifest["video_id"].tolist() == ["AAAAAAAAAAA_000010_000020"]
+    assert manifest[["start", "end"]].values.tolist() == [[10.0, 20.0]]
+    assert captions["caption"].tolist() == ["one", "two"]
+    reasons = dict(zip(failures["video_id"], failures["reason"], strict=True))
+    assert reasons["BBBBBBBBBBB_000000_000010"].startswith("private")
+    assert "youtube id" in reasons["../../etc_1_2"]
+    (tmp_path / "yc2.json").write_text(
+        json.dumps(
+            {
+                "database": {
+                    "CCCCCCCCCCC": {
+                        "subset": "validation",
+                        "recipe_type": "113",
+                        "annotations": [
+                            {"id": 0, "segment": [5, 12], "sentence": "crack two eggs"},
+                            {"id": 1, "segment": [12, 30], "sentence": "whisk them"},
+                        ],
+                    },
+                    "DDDDDDDDDDD": {
+                        "subset": "training",
+                        "recipe_type": "101",
+                        "annotations": [
+                            {"id": 0, "segment": [0, 4], "sentence": "not in validation"}
+                        ],
+                    },
+                }
+            }
+        )
+    )
+    manifest, captions, failures, _ = _download(
+        tmp_path / "y", "youcook2", {"annotations": {"path": str(tmp_path / "yc2.json")}}
+    )
+    assert manifest["video_id"].tolist() == ["CCCCCCCCCCC_00", "CCCCCCCCCCC_01"]
+    assert manifest["category"].tolist() == ["113", "113"]
+    assert captions["caption"].tolist() == ["crack two eggs", "whisk them"]
+    segments = [c for c in FakeYDL.calls if c["id"] == "CCCCCCCCCCC"]
+    assert sorted(list(c["download_ranges"]({}, None))[0]["start_time"] for c in segments) == [
+        5.0,
+        12.0,
+    ]
+
+
+def test_coco_images_as_one_frame_videos(tmp_path):
+    from PIL import Image
+
+    images = tmp_path / "val2017"
+    images.mkdir()
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(images / "000000000139.jpg")
+    (tmp_path / "captions.json").write_text(
+        json.dumps(
+            {
+                "images": [
+                    {"id": 139, "file_name": "000000000139.jpg"},
+                    {"id": 285, "file_name": "000000000285.jpg"},
+                ],
+                "annotations": [
+                    {"image_id": 139, "id": 1, "caption": "a room"},
+                    {"image_id": 139, "id": 2, "caption": "a living room "},
+                    {"image_id": 285, "id": 3, "caption": "a bear"},
+                ],
+            }
+        )
+    )
+    manifest, captions, failures, _ = _download(
+        tmp_path,
+        "coco_captions",
+        {"annotations": {"path": str(tmp_path / "captions.json")}, "images": {"path": str(images)}},
+    )
+    assert manifest["video_id"].tolist() == ["coco000000000139"]
+    assert captions["caption"].tolist() == ["a room", "a living room"]
+    assert failures["video_id"].tolist() == ["coco000000000285"]
+
+
+@pytest.mark.parametrize(
+    "adapter, content, match",
+    [
+        ("vatex", b"\xff\xfe not json", "not valid UTF-8 JSON"),
+        ("msrvtt", b"video_id,caption\nvideo1,x\n", "missing columns"),
+    ],
+)
+def test_malformed_annotations(tmp_path, adapter, content, match):
+    (tmp_path / "ann").write_bytes(content)
+    options = {"annotations": {"path": str(tmp_path / "ann")}}
+    if adapter == "msrvtt":
+        options["videos"] = {"path": str(tmp_path)}
+    with pytest.raises(ValueError, match=match):
+        _download(tmp_path, adapter, options)
