@@ -182,3 +182,43 @@ def test_embed_stage_with_a_real_family_and_no_leftover_shards(checkpoints, tmp_
     assert arrays["video_emb"].shape == (5, 16) and arrays["text_emb"].shape == (2, 16)
     assert arrays["text_video_index"].tolist() == [3, 0]
     assert not (tmp_path / "e.partial").exists()
+
+
+def test_generic_adapter_by_class_names_matches_the_family_adapters(checkpoints):
+    xclip = str(checkpoints["xclip"])
+    generic = load(
+        {
+            "adapter": "hf_auto",
+            "path": xclip,
+            "model_class": "XCLIPModel",
+            "processor_class": "XCLIPProcessor",
+            "video_mode": "clip",
+        }
+    )
+    family = load({"adapter": "xclip", "path": xclip})
+    np.testing.assert_allclose(
+        generic.encode_videos(FRAMES), family.encode_videos(FRAMES), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        generic.encode_texts(TEXTS), family.encode_texts(TEXTS), rtol=1e-5, atol=1e-6
+    )
+    mae = load(
+        {
+            "adapter": "hf_auto",
+            "path": str(checkpoints["videomae"]),
+            "video_mode": "hidden",
+            "text_method": None,
+        }
+    )
+    assert not mae.has_text and mae.encode_videos(FRAMES).shape == (5, 32)
+    with pytest.raises(ValueError, match="has no method 'get_clip_magic'"):
+        load(
+            {
+                "adapter": "hf_auto",
+                "path": xclip,
+                "video_mode": "clip",
+                "video_method": "get_clip_magic",
+            }
+        )
+    with pytest.raises(ValueError, match="no class 'NoSuchModel'"):
+        load({"adapter": "hf_auto", "path": xclip, "model_class": "NoSuchModel"})

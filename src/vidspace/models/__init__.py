@@ -88,6 +88,12 @@ def _videomae(spec: dict, device: str) -> Encoder:
     return VideoMAEEncoder(device=device, **_options(spec))
 
 
+def _hf_auto(spec: dict, device: str) -> Encoder:
+    from vidspace.models.hf_video import GenericHFEncoder
+
+    return GenericHFEncoder(device=device, **_options(spec))
+
+
 REGISTRY: dict[str, Callable[[dict, str], Encoder]] = {
     "random": _random,
     "descriptor": _descriptor,
@@ -97,6 +103,7 @@ REGISTRY: dict[str, Callable[[dict, str], Encoder]] = {
     "siglip": _frame_tower("siglip"),
     "xclip": _xclip,
     "videomae": _videomae,
+    "hf_auto": _hf_auto,
 }
 # Named in config.yaml for full reproduction; their adapters are not written yet.
 PLANNED = ("qwen3_vl",)

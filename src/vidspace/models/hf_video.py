@@ -77,12 +77,15 @@ class _HFBase:
             raise ValueError(f"{self.kind}: pooling must be mean, max or middle, got {pooling!r}")
         self._torch = torch
         self.path, self.device, self.pooling = path, device, pooling
-        self.processor, model = load_pretrained(path, revision, self.kind)
+        self.processor, model = self._load(path, revision)
         self.model = model.to(device)
         tokenizer = getattr(self.processor, "tokenizer", None)
         self.tokenizer = tokenizer
         limit = getattr(tokenizer, "model_max_length", None) if tokenizer else None
         self.max_length = int(max_length or (limit if limit and limit < 100_000 else 77))
+
+    def _load(self, path: str, revision: str | None):
+        return load_pretrained(path, revision, self.kind)
 
     def _autocast(self):
         torch = self._torch
@@ -206,3 +209,104 @@ class VideoMAEEncoder(_HFBase):
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         raise TypeError("videomae is video-only; pair it with a text encoder in 'aligned'")
+
+
+class GenericHFEncoder(_HFBase):
+    """Any checkpoint, configured by class and method names (``hf_auto``).
+
+    ``model_class`` / ``processor_class`` name transformers classes (default: the Auto
+    classes). ``video_mode``: ``frames`` runs ``image_method`` on every frame and pools over
+    time; ``clip`` passes the whole clip to ``video_method``; ``hidden`` mean-pools the
+    last hidden state of ``model(pixel_values=...)``. ``text_method`` (or null for
+    video-only models) embeds captions.
+    """
+
+    kind = "hf_auto"
+
+    def __init__(
+        self,
+        path: str,
+        revision: str | None = None,
+        device: str = "cpu",
+        max_length: int | None = None,
+        pooling: str = "mean",
+        model_class: str = "AutoModel",
+        processor_class: str = "AutoProcessor",
+        video_mode: str = "frames",
+        image_method: str = "get_image_features",
+        video_method: str = "get_video_features",
+        text_method: str | None = "get_text_features",
+    ):
+        import transformers
+
+        if video_mode not in ("frames", "clip", "hidden"):
+            raise ValueError(
+                f"hf_auto: video_mode must be frames, clip or hidden, got {video_mode!r}"
+            )
+        for name in (model_class, processor_class):
+            if not hasattr(transformers, name):
+                raise ValueError(f"hf_auto: transformers has no class {name!r}")
+        self._classes = (getattr(transformers, model_class), getattr(transformers, processor_class))
+        self.video, self.image_method, self.video_method = video_mode, image_method, video_method
+        self.text_method = text_method
+        super().__init__(path, revision, device, max_length, pooling)
+        self.has_text = text_method is not None
+        wanted = (
+            image_method if video_mode == "frames" else None,
+            video_method if video_mode == "clip" else None,
+            text_method,
+        )
+        for method in [m for m in wanted if m]:
+            if not hasattr(self.model, method):
+                raise ValueError(f"hf_auto: {type(self.model).__name__} has no method {method!r}")
+        self.dim = 0  # known after the first batch
+
+    def _load(self, path, revision):
+        model_cls, processor_cls = self._classes
+        kwargs = {} if Path(path).is_dir() or revision is None else {"revision": revision}
+        try:
+            return (
+                processor_cls.from_pretrained(path, **kwargs),
+                model_cls.from_pretrained(path, **kwargs).eval(),
+            )
+        except OSError as exc:
+            raise ValueError(f"hf_auto: cannot load {path!r}: {exc}") from exc
+
+    def _image_processor(self):
+        return getattr(self.processor, "image_processor", self.processor)
+
+    def preprocess_videos(self, frames: np.ndarray) -> dict:
+        if self.video == "frames":
+            b, t = frames.shape[:2]
+            images = list(frames.reshape(b * t, *frames.shape[2:]))
+            pixels = self._image_processor()(images=images, return_tensors="pt")
+            return {"pixel_values": pixels["pixel_values"], "shape": self._torch.tensor([b, t])}
+        pixels = self._image_processor()([list(clip) for clip in frames], return_tensors="pt")
+        return {"pixel_values": pixels["pixel_values"]}
+
+    def forward_videos(self, batch: dict) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode(), self._autocast():
+            pixels = batch["pixel_values"].to(self.device, non_blocking=True)
+            if self.video == "frames":
+                b, t = (int(x) for x in batch["shape"])
+                out = _features(getattr(self.model, self.image_method)(pixel_values=pixels))
+                out = out.float().reshape(b, t, -1)
+                out = {
+                    "mean": lambda x: x.mean(1),
+                    "max": lambda x: x.max(1).values,
+                    "middle": lambda x: x[:, t // 2],
+                }[self.pooling](out)
+            elif self.video == "clip":
+                out = _features(getattr(self.model, self.video_method)(pixel_values=pixels))
+            else:
+                out = self.model(pixel_values=pixels).last_hidden_state.float().mean(1)
+        self.dim = int(out.shape[-1])
+        return out.float().cpu().numpy()
+
+    def forward_texts(self, batch: dict) -> np.ndarray:
+        if self.text_method is None:
+            raise TypeError("hf_auto: no text_method configured (a video-only model)")
+        with self._torch.inference_mode(), self._autocast():
+            out = _features(getattr(self.model, self.text_method)(**self._to_device(batch)))
+        return out.float().cpu().numpy()
