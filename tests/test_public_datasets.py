@@ -196,3 +196,66 @@ def test_malformed_annotations(tmp_path, adapter, content, match):
         options["videos"] = {"path": str(tmp_path)}
     with pytest.raises(ValueError, match=match):
         _download(tmp_path, adapter, options)
+
+
+def test_msrvtt_train_split_with_all_captions_and_vatex_id_list(tmp_path, monkeypatch):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for n in (1, 2):
+        _clip(videos / f"video{n}.mp4")
+    (tmp_path / "data.json").write_text(
+        json.dumps(
+            {
+                "sentences": [
+                    {"video_id": "video1", "caption": "c1a", "sen_id": 0},
+                    {"video_id": "video1", "caption": "c1b", "sen_id": 1},
+                    {"video_id": "video2", "caption": "c2a", "sen_id": 2},
+                ]
+            }
+        )
+    )
+    (tmp_path / "train.csv").write_text("video_id\nvideo1\nvideo2\n")
+    manifest, captions, failures, _ = _download(
+        tmp_path,
+        "msrvtt",
+        {
+            "split": "train-9k",
+            "captions": "all",
+            "annotations": {"path": str(tmp_path)},
+            "data": {"path": str(tmp_path / "data.json")},
+            "train_list": {"path": str(tmp_path / "train.csv")},
+            "videos": {"path": str(videos)},
+        },
+    )
+    assert manifest["split"].tolist() == ["train", "train"]
+    assert captions["caption"].tolist() == ["c1a", "c1b", "c2a"]
+    with pytest.raises(ValueError, match="need the 'data' source"):
+        _download(
+            tmp_path / "x",
+            "msrvtt",
+            {
+                "split": "train-7k",
+                "annotations": {"path": str(tmp_path)},
+                "videos": {"path": str(videos)},
+            },
+        )
+    monkeypatch.setattr(vidspace.youtube, "_default_factory", lambda: FakeYDL)
+    FakeYDL.errors = {}
+    (tmp_path / "vatex.json").write_text(
+        json.dumps(
+            [
+                {"videoID": "AAAAAAAAAAA_000010_000020", "enCap": ["one"]},
+                {"videoID": "EEEEEEEEEEE_000000_000010", "enCap": ["two"]},
+            ]
+        )
+    )
+    (tmp_path / "hgr_test.txt").write_text("EEEEEEEEEEE_000000_000010\n")
+    manifest, _, _, _ = _download(
+        tmp_path / "v",
+        "vatex",
+        {
+            "annotations": {"path": str(tmp_path / "vatex.json")},
+            "ids": {"path": str(tmp_path / "hgr_test.txt")},
+        },
+    )
+    assert manifest["video_id"].tolist() == ["EEEEEEEEEEE_000000_000010"]

@@ -121,24 +121,68 @@ def _row(video_id, category="", split="test", start=float("nan"), end=float("nan
     return {"video_id": video_id, "category": category, "split": split, "start": start, "end": end}
 
 
+def _id_list(path: Path, what: str) -> list[str]:
+    """Ids from a text file (one per line) or a CSV with a video_id / videoID column."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        column = next((c for c in ("video_id", "videoID", "vid") if c in table.columns), None)
+        if column is None:
+            raise ValueError(f"{what}: {path} has no video_id column ({list(table.columns)})")
+        return table[column].str.strip().tolist()
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def msrvtt(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
-    """The 1k-A test split (JSFusion): 1,000 clips, one caption each.
+    """MSR-VTT. ``split``: ``1k-A`` (default; the JSFusion test table, 1,000 clips with one
+    caption each), or ``train-7k`` / ``train-9k`` (the clips listed in ``train_list``).
 
     options: ``annotations`` (the JSFusion test CSV: key, vid_key, video_id, sentence),
-    optional ``info`` (test_videodatainfo.json, for the 20 categories) and ``videos`` (a
-    folder or archive holding video<N>.mp4), ``limit``.
+    ``data`` (MSRVTT_data.json, its ``sentences``: needed for the train splits and for
+    ``captions: all``, the 20 captions per clip), ``train_list``, optional ``info``
+    (test_videodatainfo.json, for the 20 categories), ``videos`` (a folder or archive
+    holding video<N>.mp4), ``limit``.
     """
     downloads = video_dir.parent / "downloads"
-    table = pd.read_csv(
-        resolve(options["annotations"], downloads, "msrvtt annotations"),
-        dtype=str,
-        keep_default_na=False,
-    )
-    missing = {"video_id", "sentence"} - set(table.columns)
-    if missing:
-        raise ValueError(f"msrvtt annotations: missing columns {sorted(missing)}")
+    split = options.get("split", "1k-A")
+    if split not in ("1k-A", "train-7k", "train-9k"):
+        raise ValueError(f"msrvtt: split must be 1k-A, train-7k or train-9k, got {split!r}")
+    all_captions = options.get("captions", "first") == "all"
+    sentences = None
+    if all_captions or split != "1k-A":
+        if "data" not in options:
+            raise ValueError(
+                f"msrvtt: split {split!r} / captions 'all' need the 'data' source "
+                "(MSRVTT_data.json)"
+            )
+        data = _read_json(resolve(options["data"], downloads, "msrvtt data"), "msrvtt data")
+        sentences = pd.DataFrame(data.get("sentences", []))
+        if not {"video_id", "caption"} <= set(sentences.columns):
+            raise ValueError("msrvtt data: 'sentences' need video_id and caption")
+    if split == "1k-A":
+        table = pd.read_csv(
+            resolve(options["annotations"], downloads, "msrvtt annotations"),
+            dtype=str,
+            keep_default_na=False,
+        )
+        missing = {"video_id", "sentence"} - set(table.columns)
+        if missing:
+            raise ValueError(f"msrvtt annotations: missing columns {sorted(missing)}")
+        ids = table["video_id"].tolist()
+        first = dict(zip(table["video_id"], table["sentence"], strict=True))
+        split_name = "test"
+    else:
+        if "train_list" not in options:
+            raise ValueError(f"msrvtt: split {split!r} needs the 'train_list' source")
+        ids = _id_list(
+            resolve(options["train_list"], downloads, "msrvtt train list"), "msrvtt train list"
+        )
+        first = {}
+        split_name = "train"
+    if len(set(ids)) != len(ids):
+        raise ValueError("msrvtt annotations: a video appears twice in the split's table")
     if options.get("limit"):
-        table = table.iloc[: int(options["limit"])]
+        ids = ids[: int(options["limit"])]
     categories = {}
     if options.get("info"):
         info = _read_json(resolve(options["info"], downloads, "msrvtt info"), "msrvtt info")
@@ -146,15 +190,18 @@ def msrvtt(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
             v["video_id"]: MSRVTT_CATEGORIES[int(v["category"])] for v in info.get("videos", [])
         }
     folder = resolve(options["videos"], downloads, "msrvtt videos")
-    rows, captions = [], []
-    for k, r in enumerate(table.itertuples(index=False)):
-        rows.append(_row(r.video_id, categories.get(r.video_id, "")))
-        captions.append(
-            {"caption_id": f"{r.video_id}#{k}", "video_id": r.video_id, "caption": r.sentence}
-        )
-    if len({r["video_id"] for r in rows}) != len(rows):
-        raise ValueError("msrvtt annotations: a video appears twice in the 1k-A table")
-    wanted = {r["video_id"]: folder / f"{r['video_id']}.mp4" for r in rows}
+    rows = [_row(v, categories.get(v, ""), split_name) for v in ids]
+    captions = []
+    if sentences is not None and (all_captions or not first):
+        grouped = sentences.groupby("video_id")["caption"].apply(list).to_dict()
+        for v in ids:
+            for k, text in enumerate(grouped.get(v, [])):
+                captions.append(
+                    {"caption_id": f"{v}#{k}", "video_id": v, "caption": str(text).strip()}
+                )
+    else:
+        captions = [{"caption_id": f"{v}#0", "video_id": v, "caption": first[v]} for v in ids]
+    wanted = {v: folder / f"{v}.mp4" for v in ids}
     paths, failures = _place_local_videos(video_dir, wanted)
     return _result(rows, captions, paths, failures)
 
@@ -178,13 +225,17 @@ VATEX_ID = re.compile(r"^(?P<yt>[A-Za-z0-9_-]{11})_(?P<start>\d+)_(?P<end>\d+)$"
 def vatex(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
     """VATEX English captions (10 per clip); clip ids are ``<youtube id>_<start>_<end>``.
 
-    options: ``annotations`` (a VATEX JSON list with videoID and enCap), ``limit`` (e.g.
-    1000 for the 1k subset), ``workers``, ``max_height``.
+    options: ``annotations`` (a VATEX JSON list with videoID and enCap), ``ids`` (a list
+    of videoIDs to keep, e.g. the HGR 1,500-clip test partition), ``limit`` (e.g. 1000 for
+    the 1k subset), ``workers``, ``max_height``.
     """
     downloads = video_dir.parent / "downloads"
     entries = _read_json(
         resolve(options["annotations"], downloads, "vatex annotations"), "vatex annotations"
     )
+    if options.get("ids"):  # e.g. the HGR test partition: one videoID per line
+        keep = set(_id_list(resolve(options["ids"], downloads, "vatex ids"), "vatex ids"))
+        entries = [e for e in entries if e.get("videoID") in keep]
     if options.get("limit"):
         entries = entries[: int(options["limit"])]
     rows, captions, youtube, failures = [], [], {}, []
