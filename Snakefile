@@ -12,6 +12,9 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/embed.smk"

@@ -2,7 +2,11 @@ rule plot_spectrum:
     input:
         unpack(get_spectrum_inputs),
     output:
-        plot="results/plots/spectrum_{model}.png",
+        plot=report(
+            "results/plots/spectrum_{model}.png",
+            caption="../report/spectrum.rst",
+            category="Spectra",
+        ),
     log:
         "logs/plot_spectrum/{model}.log",
     benchmark:
@@ -20,7 +24,11 @@ rule plot_projections:
     input:
         unpack(get_projection_inputs),
     output:
-        plot="results/plots/grids/{dataset}_projections.png",
+        plot=report(
+            "results/plots/grids/{dataset}_projections.png",
+            caption="../report/projections.rst",
+            category="Projections",
+        ),
     log:
         "logs/plot_projections/{dataset}.log",
     benchmark:
@@ -41,7 +49,11 @@ rule plot_retrieval:
     input:
         unpack(get_retrieval_inputs),
     output:
-        plot="results/plots/retrieval_{dataset}.png",
+        plot=report(
+            "results/plots/retrieval_{dataset}.png",
+            caption="../report/retrieval.rst",
+            category="Retrieval",
+        ),
     log:
         "logs/plot_retrieval/{dataset}.log",
     benchmark:

@@ -12,7 +12,16 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "schemas", "config", "envs", "config.yaml"]
+WORKFLOW_FILES = [
+    "Snakefile",
+    "rules",
+    "scripts",
+    "schemas",
+    "config",
+    "envs",
+    "report",
+    "config.yaml",
+]
 
 TINY_CONFIG = {
     "seed": 0,

@@ -89,6 +89,12 @@ def test_spectrum_and_clustering_files(tiny_run):
     assert set(clustering["video"]) >= {"ARI", "NMI", "AMI", "FMI"}
 
 
+def test_snakemake_html_report(tiny_run):
+    snakemake(["--configfile", "tiny.yaml", "--report", "report.html"], tiny_run)
+    html = (tiny_run / "report.html").read_text(errors="replace")
+    assert "spectrum_random.png" in html and "synthetic_projections.png" in html
+
+
 def _job_counts(dry_run_output: str) -> dict[str, int]:
     stats = dry_run_output[dry_run_output.index("Job stats:") :]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
