@@ -125,8 +125,9 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
 
 def test_shipped_configs_validate():
     load_config(REPO / "config/demo.yaml")
+    load_config(REPO / "config.yaml")
     full = yaml.safe_load((REPO / "config.yaml").read_text())
-    validate_config(full, check_adapters=False)  # adapters of full runs: their own issues
+    full["models"]["qwen3-vl"] = {"adapter": "qwen3_vl", "path": "Qwen/Qwen3-VL-Embedding-2B"}
     with pytest.raises(ConfigError, match="'models.qwen3-vl'.*planned"):
         validate_config(full)
 

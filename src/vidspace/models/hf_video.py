@@ -22,10 +22,14 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 
-def load_pretrained(path: str, revision: str | None, kind: str):
+def load_pretrained(path: str, revision: str | None, kind: str, model_cls=None, processor_cls=None):
     """(processor, model) from a hub id or a local directory, with errors that say what is
-    missing. ``HF_HUB_OFFLINE=1`` is honoured by transformers itself."""
+    missing. The classes default to AutoModel / AutoProcessor. ``HF_HUB_OFFLINE=1`` is
+    honoured by transformers itself."""
     from transformers import AutoModel, AutoProcessor
+
+    model_cls = model_cls or AutoModel
+    processor_cls = processor_cls or AutoProcessor
 
     local = Path(path).is_dir()
     kwargs = {} if local or revision is None else {"revision": revision}
@@ -37,8 +41,8 @@ def load_pretrained(path: str, revision: str | None, kind: str):
             "save one beside the model with processor.save_pretrained"
         )
     try:
-        processor = AutoProcessor.from_pretrained(path, **kwargs)
-        model = AutoModel.from_pretrained(path, **kwargs)
+        processor = processor_cls.from_pretrained(path, **kwargs)
+        model = model_cls.from_pretrained(path, **kwargs)
     except OSError as exc:
         raise ValueError(
             f"{kind}: cannot load {path!r}: {exc}. Offline, point 'path' at a local "
@@ -263,14 +267,7 @@ class GenericHFEncoder(_HFBase):
 
     def _load(self, path, revision):
         model_cls, processor_cls = self._classes
-        kwargs = {} if Path(path).is_dir() or revision is None else {"revision": revision}
-        try:
-            return (
-                processor_cls.from_pretrained(path, **kwargs),
-                model_cls.from_pretrained(path, **kwargs).eval(),
-            )
-        except OSError as exc:
-            raise ValueError(f"hf_auto: cannot load {path!r}: {exc}") from exc
+        return load_pretrained(path, revision, self.kind, model_cls, processor_cls)
 
     def _image_processor(self):
         return getattr(self.processor, "image_processor", self.processor)
