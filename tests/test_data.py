@@ -166,3 +166,12 @@ def test_images_are_one_frame_videos(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"not an image")
     with pytest.raises(Exception, match="cannot identify"):
         read_clip(tmp_path / "bad.jpg", "uniform", 3, 16)
+
+
+def test_fps_sampling_with_a_cap(tmp_path):
+    frames = np.stack([np.full((32, 32, 3), 5 * t, np.uint8) for t in range(40)])
+    write_mp4(tmp_path / "c.mp4", frames, fps=10)  # 4 s
+    clip, idx = read_clip(tmp_path / "c.mp4", "fps", 8, 16, fps=2.0)
+    assert idx.tolist() == [0, 5, 10, 15, 20, 25, 30, 35]  # 2 per second, 8 = the cap
+    clip, idx = read_clip(tmp_path / "c.mp4", "fps", 4, 16, fps=2.0)
+    assert idx.tolist() == [5, 15, 25, 35]  # capped: spread uniformly

@@ -93,6 +93,8 @@ def read_clip(
     if method == "uniform":
         idx = uniform_indices(last - first, num_frames, first)
     elif method == "fps":
+        if not fps:
+            raise ValueError("sampling method 'fps' needs a positive fps")
         idx = fps_indices(last - first, native_fps, fps, num_frames, first)
         idx = idx[uniform_indices(idx.size, num_frames)]  # fixed T so clips stack
     else:
