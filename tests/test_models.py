@@ -209,3 +209,4 @@ def test_embed_rejects_non_finite_output(tmp_path, monkeypatch):
             device="cpu",
         )
     assert not (tmp_path / "out.npz").exists()
+    assert not (tmp_path / "out.partial").exists()  # no resuming from NaN rows

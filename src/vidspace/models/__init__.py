@@ -353,7 +353,7 @@ def embed_dataset(
         num_workers,
         stats=stats,
     )
-    _check_finite(video_emb, video_ids, model_name, "video")
+    _check_finite(video_emb, video_ids, model_name, "video", shards)
     info: dict[str, Any] = {}
     if encoder.has_text:
         texts = kept["caption"].astype(str).tolist()
@@ -367,7 +367,7 @@ def embed_dataset(
             num_workers,
             stats=stats,
         )
-        _check_finite(text_emb, kept["caption_id"].to_numpy(), model_name, "text")
+        _check_finite(text_emb, kept["caption_id"].to_numpy(), model_name, "text", shards)
         text_index = kept["video_id"].map(row_of).to_numpy(np.int64)
         if hasattr(encoder, "align"):
             video_emb, text_emb, info = encoder.align(
@@ -386,6 +386,7 @@ def embed_dataset(
         "n_videos": int(video_emb.shape[0]),
         "n_captions": int(len(kept)) if encoder.has_text else 0,
         "n_captions_dropped": int(dropped),
+        "frames": str(frames_path),
         "frames_shape": list(frames.shape),
         "dtype": "float32",
         "device": device,
@@ -402,9 +403,13 @@ def embed_dataset(
     return meta
 
 
-def _check_finite(emb: np.ndarray, ids: np.ndarray, model: str, what: str) -> None:
+def _check_finite(
+    emb: np.ndarray, ids: np.ndarray, model: str, what: str, shards: ShardStore | None = None
+) -> None:
     bad = ~np.all(np.isfinite(emb), axis=1)
     if bad.any():
+        if shards is not None:
+            shards.remove()  # never resume from rows that hold NaN or inf
         raise ValueError(
             f"model {model!r} produced NaN or inf {what} embeddings for {int(bad.sum())} "
             f"items, e.g. {ids[bad][:5].tolist()}"
