@@ -61,17 +61,11 @@ ADAPTERS: dict[str, Adapter] = {
     "csv": _csv,
     **{name: _public(name) for name in ("msrvtt", "vatex", "youcook2", "coco_captions")},
 }
-PLANNED_ADAPTERS: tuple[str, ...] = ()
 
 
 def get_adapter(name: str) -> Adapter:
     if name in ADAPTERS:
         return ADAPTERS[name]
-    if name in PLANNED_ADAPTERS:
-        raise NotImplementedError(
-            f"dataset adapter {name!r} is planned but not implemented in this version; "
-            f"available: {sorted(ADAPTERS)}"
-        )
     raise ValueError(f"unknown dataset adapter {name!r}; available: {sorted(ADAPTERS)}")
 
 
