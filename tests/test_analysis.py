@@ -261,3 +261,10 @@ def test_querybank_scoring_needs_a_train_split(tmp_path):
     save_embeddings(tmp_path / "e.npz", arrays, {"scoring": "qb_norm"})
     with pytest.raises(ValueError, match="needs a train split"):
         evaluate_file(tmp_path / "e.npz", tmp_path / "m.json", "test", (1,), 1)
+
+
+def test_report_table_keeps_odd_reasons_in_one_row():
+    from vidspace.report import _table
+
+    table = _table(["id", "reason"], [["v1", "HTTP 500 | retry\nthen gave up"]])
+    assert table.splitlines()[-1] == "| v1 | HTTP 500 \\| retry then gave up |"
