@@ -10,8 +10,7 @@ import argparse
 import time
 import tracemalloc
 
-import numpy as np
-from _common import table
+from _common import paired_embeddings, table
 
 from vidspace.metrics import retrieval_metrics
 
@@ -21,11 +20,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=50_000)
     p.add_argument("--d", type=int, default=512)
     a = p.parse_args()
-    rng = np.random.default_rng(0)
-    video = rng.normal(size=(a.n, a.d)).astype(np.float32)
-    video /= np.linalg.norm(video, axis=1, keepdims=True)
-    text = video + rng.normal(scale=0.05, size=video.shape).astype(np.float32)
-    index = np.arange(a.n)
+    text, video, index = paired_embeddings(a.n, a.d)
     inputs = video.nbytes + text.nbytes + index.nbytes
     tracemalloc.start()
     base, _ = tracemalloc.get_traced_memory()

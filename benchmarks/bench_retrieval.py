@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _common import best_of, table
+from _common import best_of, paired_embeddings, table
 
 from vidspace.metrics import retrieval_metrics
 
@@ -28,12 +28,7 @@ def main() -> None:
     p.add_argument("--d", type=int, default=1024)
     p.add_argument("--loop-queries", type=int, default=500)
     a = p.parse_args()
-    rng = np.random.default_rng(0)
-    video = rng.normal(size=(a.n, a.d)).astype(np.float32)
-    video /= np.linalg.norm(video, axis=1, keepdims=True)
-    text = video + rng.normal(scale=0.05, size=video.shape).astype(np.float32)
-    text /= np.linalg.norm(text, axis=1, keepdims=True)
-    index = np.arange(a.n)
+    text, video, index = paired_embeddings(a.n, a.d)
     gemm = best_of(lambda: text @ video.T)
     ours = best_of(lambda: retrieval_metrics(text, video, index))
     loop = best_of(lambda: per_query_loop(text, video, index, a.loop_queries), 1)

@@ -97,6 +97,23 @@ class _HFBase:
             return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
         return torch.autocast(device_type="cpu", enabled=False)
 
+    def _frames_batch(self, image_processor, frames: np.ndarray) -> dict:
+        """Every frame of (B, T, H, W, 3) through an image processor, plus the (B, T) shape."""
+        b, t = frames.shape[:2]
+        images = list(frames.reshape(b * t, *frames.shape[2:]))
+        pixels = image_processor(images=images, return_tensors="pt")
+        return {"pixel_values": pixels["pixel_values"], "shape": self._torch.tensor([b, t])}
+
+    def _pool_frames(self, per_frame, shape):
+        """(B*T, D) frame features -> (B, D) by the configured pooling over time."""
+        b, t = (int(x) for x in shape)
+        per_frame = per_frame.float().reshape(b, t, -1)
+        if self.pooling == "mean":
+            return per_frame.mean(1)
+        if self.pooling == "max":
+            return per_frame.max(1).values
+        return per_frame[:, t // 2]
+
     def _to_device(self, batch: dict) -> dict:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
@@ -150,24 +167,13 @@ class FrameTowerEncoder(_HFBase):
         self.dim = int(getattr(config, "projection_dim", 0) or config.vision_config.hidden_size)
 
     def preprocess_videos(self, frames: np.ndarray) -> dict:
-        b, t = frames.shape[:2]
-        images = list(frames.reshape(b * t, *frames.shape[2:]))
-        pixels = self.processor.image_processor(images=images, return_tensors="pt")
-        return {"pixel_values": pixels["pixel_values"], "shape": self._torch.tensor([b, t])}
+        return self._frames_batch(self.processor.image_processor, frames)
 
     def forward_videos(self, batch: dict) -> np.ndarray:
-        b, t = (int(x) for x in batch["shape"])
         with self._torch.inference_mode(), self._autocast():
             pixels = batch["pixel_values"].to(self.device, non_blocking=True)
             per_frame = _features(self.model.get_image_features(pixel_values=pixels))
-        per_frame = per_frame.float().reshape(b, t, -1)
-        if self.pooling == "mean":
-            pooled = per_frame.mean(1)
-        elif self.pooling == "max":
-            pooled = per_frame.max(1).values
-        else:
-            pooled = per_frame[:, t // 2]
-        return pooled.cpu().numpy()
+        return self._pool_frames(per_frame, batch["shape"]).cpu().numpy()
 
 
 class XCLIPEncoder(_HFBase):
@@ -274,10 +280,7 @@ class GenericHFEncoder(_HFBase):
 
     def preprocess_videos(self, frames: np.ndarray) -> dict:
         if self.video == "frames":
-            b, t = frames.shape[:2]
-            images = list(frames.reshape(b * t, *frames.shape[2:]))
-            pixels = self._image_processor()(images=images, return_tensors="pt")
-            return {"pixel_values": pixels["pixel_values"], "shape": self._torch.tensor([b, t])}
+            return self._frames_batch(self._image_processor(), frames)
         pixels = self._image_processor()([list(clip) for clip in frames], return_tensors="pt")
         return {"pixel_values": pixels["pixel_values"]}
 
@@ -286,14 +289,8 @@ class GenericHFEncoder(_HFBase):
         with torch.inference_mode(), self._autocast():
             pixels = batch["pixel_values"].to(self.device, non_blocking=True)
             if self.video == "frames":
-                b, t = (int(x) for x in batch["shape"])
                 out = _features(getattr(self.model, self.image_method)(pixel_values=pixels))
-                out = out.float().reshape(b, t, -1)
-                out = {
-                    "mean": lambda x: x.mean(1),
-                    "max": lambda x: x.max(1).values,
-                    "middle": lambda x: x[:, t // 2],
-                }[self.pooling](out)
+                out = self._pool_frames(out, batch["shape"])
             elif self.video == "clip":
                 out = _features(getattr(self.model, self.video_method)(pixel_values=pixels))
             else:
