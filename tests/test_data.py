@@ -177,3 +177,71 @@ def test_fps_sampling_with_a_cap(tmp_path):
     assert idx.tolist() == [0, 5, 10, 15, 20, 25, 30, 35]  # 2 per second, 8 = the cap
     clip, idx = read_clip(tmp_path / "c.mp4", "fps", 4, 16, fps=2.0)
     assert idx.tolist() == [5, 15, 25, 35]  # capped: spread uniformly
+
+
+def _set_display_matrix(path, a: int, b: int, c: int, d: int) -> None:
+    """Write a rotation into the video track header (tkhd) as phones do."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    at = data.find(b"tkhd")
+    assert at > 0
+    header = 20 if data[at + 4] == 0 else 32  # version 0 or 1 times
+    matrix = at + 8 + header + 16
+    one = 1 << 16  # 16.16 fixed point; w is 2.30
+    data[matrix : matrix + 36] = struct.pack(">9i", a * one, b * one, 0, c * one, d * one, 0, 0, 0, 1 << 30)
+    path.write_bytes(bytes(data))
+
+
+def test_rotated_videos_are_turned_upright(tmp_path):
+    upright = np.zeros((64, 48, 3), np.uint8)  # portrait: red top half, blue bottom half
+    upright[:32, :, 0] = 255
+    upright[32:, :, 2] = 255
+    stored = np.rot90(upright, k=1)  # the sensor stores it landscape, turned anticlockwise
+    path = tmp_path / "phone.mp4"
+    write_mp4(path, np.stack([stored] * 6), fps=6)
+    _set_display_matrix(path, 0, 1, -1, 0)  # "rotate=90": display turned 90 deg clockwise
+    clip, _ = read_clip(path, "uniform", 2, 32)
+    full = read_clip(path, "uniform", 1, 48)[0][0]  # short side 48: the whole width
+    assert clip.shape == (2, 32, 32, 3)
+    assert full[:8, :, 0].mean() > 200 and full[:8, :, 2].mean() < 50  # red on top
+    assert full[-8:, :, 2].mean() > 200 and full[-8:, :, 0].mean() < 50  # blue below
+    _set_display_matrix(path, -1, 0, 0, -1)  # 180 deg: upside down
+    full = read_clip(path, "uniform", 1, 48)[0][0]
+    stored_view = resize_crop(np.rot90(stored, k=2)[None], 48)[0]
+    assert np.abs(full.astype(int) - stored_view).mean() < 10
+
+
+def _write_vfr(path, times: list[float]) -> None:
+    """H.264 mp4 whose frame i is shown at ``times[i]`` seconds; brightness = 20 * time."""
+    import av
+    from fractions import Fraction
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for t in times:
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), round(20 * t), np.uint8))
+            frame.pts = round(t * 1000)
+            frame.time_base = Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_fps_sampling_follows_timestamps_on_variable_frame_rate(tmp_path):
+    # 2 s at 30 fps, then 8 s at 3 fps: the average rate (7.4 fps) would put frame
+    # indices at the wrong times
+    times = [i / 30 for i in range(60)] + [2 + i / 3 for i in range(24)]
+    path = tmp_path / "vfr.mp4"
+    _write_vfr(path, times)
+    clip, idx = read_clip(path, "fps", 10, 16, fps=1.0)
+    sampled = np.array(times)[idx]
+    np.testing.assert_allclose(sampled, np.arange(10), atol=0.2)
+    np.testing.assert_allclose(clip.reshape(10, -1).mean(1), 20 * sampled, atol=6)
+    clip, idx = read_clip(path, "uniform", 4, 16, start=4.0, end=8.0)
+    assert np.all((np.array(times)[idx] >= 4.0) & (np.array(times)[idx] < 8.0))

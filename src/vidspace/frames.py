@@ -1,4 +1,4 @@
-"""Frame sampling with decord: one uint8 array per dataset x sampling, reused by every model.
+"""Frame sampling: one uint8 array per dataset x sampling, reused by every model.
 
 Frames are resized so the short side equals ``short_side`` and centre-cropped to a square,
 so clips of any size stack into one (N, T, S, S, 3) array. A video that cannot be decoded
@@ -36,13 +36,20 @@ def uniform_indices(n_available: int, num_frames: int, first: int = 0) -> np.nda
     return first + np.minimum(centres.astype(np.int64), n_available - 1)
 
 
-def fps_indices(n_available: int, native_fps: float, fps: float, max_frames: int, first: int = 0):
-    """Frames at ``fps`` per second, capped at ``max_frames`` (then spread uniformly)."""
-    step = max(native_fps / fps, 1.0)
-    idx = np.arange(0, n_available, step).astype(np.int64)
+def fps_indices(times: np.ndarray, fps: float, max_frames: int) -> np.ndarray:
+    """Frames nearest to every ``1 / fps`` seconds of ``times`` (sorted, seconds), capped at
+    ``max_frames`` (then spread uniformly). Timestamps, not frame counts, so variable frame
+    rate clips are sampled evenly in time."""
+    if fps <= 0:
+        raise ValueError("sampling method 'fps' needs a positive fps")
+    grid = np.arange(times[0], times[-1] + 1e-6, 1.0 / fps)
+    right = np.clip(np.searchsorted(times, grid), 1, max(times.size - 1, 1))
+    left = right - 1
+    nearest = np.where(grid - times[left] <= times[right] - grid, left, right)
+    idx = np.unique(np.minimum(nearest, times.size - 1))
     if idx.size > max_frames:
         idx = idx[uniform_indices(idx.size, max_frames)]
-    return first + idx
+    return idx
 
 
 def resize_crop(frames: np.ndarray, short_side: int) -> np.ndarray:
@@ -50,10 +57,11 @@ def resize_crop(frames: np.ndarray, short_side: int) -> np.ndarray:
     t, h, w, _ = frames.shape
     scale = short_side / min(h, w)
     nh, nw = max(short_side, round(h * scale)), max(short_side, round(w * scale))
-    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-    if (nh, nw) != (h, w):
-        x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
     top, left = (nh - short_side) // 2, (nw - short_side) // 2
+    if (nh, nw) == (h, w):  # already at the short side: crop only
+        return np.ascontiguousarray(frames[:, top : top + short_side, left : left + short_side])
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
     x = x[:, :, top : top + short_side, left : left + short_side]
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
@@ -67,71 +75,130 @@ def read_clip(
     start: float | None = None,
     end: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Decode the sampled frames of one video; returns (frames (T,S,S,3), indices (T,))."""
-    import decord
+    """Decode the sampled frames of one video; returns (frames (T,S,S,3), indices (T,)).
+
+    Indices count frames in presentation order from the start of the file; ``start`` and
+    ``end`` (seconds from the first frame) select a segment.
+    """
+    import av
 
     if not path.exists():
         raise FileNotFoundError(f"missing file {path}")
     if path.stat().st_size == 0:
         raise ValueError("zero-byte file")
     if path.suffix.lower() in IMAGE_SUFFIXES:  # images as one-frame videos (COCO captions)
-        from PIL import Image
+        from PIL import Image, ImageOps
 
         with Image.open(path) as image:
-            frame = np.array(image.convert("RGB"))[None]
+            frame = np.array(ImageOps.exif_transpose(image).convert("RGB"))[None]
         return resize_crop(frame, short_side).repeat(num_frames, axis=0), np.zeros(
             num_frames, dtype=np.int64
         )
-    reader = decord.VideoReader(str(path), num_threads=0)  # 0: decoder picks threads
-    total = len(reader)
-    native_fps = float(reader.get_avg_fps()) or 1.0
-    first, last = 0, total
-    if start is not None and not math.isnan(start):
-        first = min(total - 1, max(0, int(start * native_fps)))
-    if end is not None and not math.isnan(end):
-        last = max(first + 1, min(total, int(math.ceil(end * native_fps))))
-    if method == "uniform":
-        idx = uniform_indices(last - first, num_frames, first)
-    elif method == "fps":
-        if not fps:
-            raise ValueError("sampling method 'fps' needs a positive fps")
-        idx = fps_indices(last - first, native_fps, fps, num_frames, first)
-        idx = idx[uniform_indices(idx.size, num_frames)]  # fixed T so clips stack
-    else:
+    if method not in ("uniform", "fps"):
         raise ValueError(f"unknown sampling method {method!r}; use 'uniform' or 'fps'")
-    try:
-        frames = reader.get_batch(idx.tolist()).asnumpy()
-    except decord.DECORDError as exc:
-        # decord 0.6 fails to copy frames whose row stride is padded (some widths, e.g. 48
-        # px); PyAV decodes them correctly, only slower
-        logger.info(
-            "decord cannot copy frames of %s (%s); decoding with PyAV",
-            path,
-            str(exc).splitlines()[0][-80:],
-        )
-        frames = read_frames_pyav(path, idx)
-    if frames.ndim != 4 or frames.shape[0] != idx.size:
-        raise ValueError(f"decoder returned {frames.shape} for {idx.size} frames")
-    return resize_crop(frames, short_side), idx
-
-
-def read_frames_pyav(path: Path, indices: np.ndarray) -> np.ndarray:
-    """Decode the frames at ``indices`` (any order, repeats allowed) with PyAV."""
-    import av
-
-    wanted = set(int(i) for i in indices)
-    last = max(wanted)
-    got: dict[int, np.ndarray] = {}
     with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i in wanted:
-                got[i] = frame.to_ndarray(format="rgb24")
-            if i >= last:
+        if not container.streams.video:
+            raise ValueError("no video stream")
+        stream = container.streams.video[0]
+        pts, keyframes = _frame_index(container, stream)
+        if pts is None:  # no timestamps to seek by: count frames by decoding every one
+            n = sum(1 for _ in container.decode(stream))
+            if n == 0:
+                raise ValueError("no decodable video frames")
+            times = np.arange(n) / float(stream.average_rate or 1)
+        else:
+            times = (pts - pts[0]) * float(stream.time_base)
+        first = 0 if _missing(start) else int(np.searchsorted(times, start - 1e-6))
+        last = times.size if _missing(end) else int(np.searchsorted(times, end - 1e-6))
+        first = min(first, times.size - 1)
+        last = max(first + 1, min(last, times.size))
+        if method == "uniform":
+            idx = uniform_indices(last - first, num_frames, first)
+        else:
+            idx = first + fps_indices(times[first:last], fps or 0.0, num_frames)
+            idx = idx[uniform_indices(idx.size, num_frames)]  # fixed T so clips stack
+        if pts is None:
+            container.seek(0)
+            picked = _decode_sequential(container, stream, idx)
+        else:
+            picked = _decode_at(container, stream, pts, keyframes, idx)
+    return resize_crop(np.stack([_upright(f) for f in picked]), short_side), idx
+
+
+def _missing(value: float | None) -> bool:
+    return value is None or math.isnan(value)
+
+
+def _frame_index(container, stream) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Presentation timestamps of every frame (sorted) and of the keyframes, read from the
+    packets without decoding; (None, None) when the container has no timestamps."""
+    pts, keys = [], []
+    for packet in container.demux(stream):
+        if packet.size == 0 or packet.is_discard:  # flush packet; edit-list-dropped frames
+            continue
+        if packet.pts is None:
+            container.seek(0)
+            return None, None
+        pts.append(packet.pts)
+        if packet.is_keyframe:
+            keys.append(packet.pts)
+    if not pts:
+        raise ValueError("no video frames")
+    if not keys:
+        keys = [min(pts)]
+    return np.unique(pts), np.unique(keys)
+
+
+def _decode_at(container, stream, pts, keyframes, idx) -> list:
+    """Decode only what the frames at ``idx`` need: seek to the keyframe before each group of
+    wanted frames, skip non-reference frames that are not wanted, stop at the last one."""
+    wanted = np.unique(pts[idx])
+    codec = stream.codec_context
+    got: dict[int, object] = {}
+    i = 0
+    while i < wanted.size:
+        k = int(np.searchsorted(keyframes, wanted[i], side="right"))
+        gop_end = keyframes[k] if k < keyframes.size else np.iinfo(np.int64).max
+        group = {int(p) for p in wanted[i:] if p < gop_end}  # all wanted frames in this GOP
+        container.seek(int(keyframes[k - 1]), stream=stream, backward=True, any_frame=False)
+        for packet in container.demux(stream):
+            codec.skip_frame = "DEFAULT" if packet.pts in group else "NONREF"
+            for frame in packet.decode():
+                if frame.pts in group:
+                    got[frame.pts] = frame
+            if group <= got.keys():
                 break
-    missing = wanted - set(got)
+        codec.skip_frame = "DEFAULT"
+        missing = group - got.keys()
+        if missing:  # timestamps the decoder does not reproduce: count frames instead
+            logger.info(
+                "seeking missed %d frames of %s; decoding it whole", len(missing), container.name
+            )
+            container.seek(0)
+            return _decode_sequential(container, stream, idx)
+        i += len(group)
+    return [got[int(p)] for p in pts[idx]]
+
+
+def _decode_sequential(container, stream, idx) -> list:
+    """The frames at ``idx`` (any order, repeats allowed), counting from the first frame."""
+    wanted, got = set(int(i) for i in idx), {}
+    for i, frame in enumerate(container.decode(stream)):
+        if i in wanted:
+            got[i] = frame
+        if len(got) == len(wanted):
+            break
+    missing = wanted - got.keys()
     if missing:
-        raise ValueError(f"PyAV found no frames at indices {sorted(missing)[:5]}")
-    return np.stack([got[int(i)] for i in indices])
+        raise ValueError(f"no frames at indices {sorted(missing)[:5]} (file truncated?)")
+    return [got[int(i)] for i in idx]
+
+
+def _upright(frame) -> np.ndarray:
+    """RGB array of a decoded frame, turned as its display matrix says (phone videos)."""
+    array = frame.to_ndarray(format="rgb24")
+    turns = round((frame.rotation or 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(array, k=turns)) if turns else array
 
 
 def sample_frames(
