@@ -117,7 +117,7 @@ def test_read_clip_segment_and_odd_sizes(tmp_path):
     frames = np.stack([np.full((48, 72, 3), 10 * t, np.uint8) for t in range(20)])
     path = tmp_path / "odd.mp4"  # 48 px rows are padded: decord cannot copy them
     write_mp4(path, frames, fps=10)
-    clip, idx = read_clip(path, "uniform", 4, 24, start=1.0, end=2.0)
+    clip, idx, _ = read_clip(path, "uniform", 4, 24, start=1.0, end=2.0)
     assert clip.shape == (4, 24, 24, 3)
     assert idx.tolist() == [11, 13, 16, 18]
     # the decoded brightness follows the frame index (lossy codec: loose tolerance)
@@ -144,6 +144,7 @@ def test_broken_videos_are_recorded_and_the_run_goes_on(tmp_path):
     assert "missing file" in reasons["synth00001"]
     with np.load(tmp_path / "f.npz") as data:
         assert data["frames"].shape == (3, 3, 16, 16, 3)
+        assert data["frame_times"].shape == (3, 3) and np.all(np.diff(data["frame_times"]) >= 0)
         assert data["video_ids"].tolist() == ["synth00002", "synth00003", "synth00004"]
 
 
@@ -162,7 +163,7 @@ def test_images_are_one_frame_videos(tmp_path):
     pixels = np.zeros((30, 60, 3), np.uint8)
     pixels[:, 30:] = 255
     Image.fromarray(pixels).save(tmp_path / "img.png")
-    clip, idx = read_clip(tmp_path / "img.png", "uniform", 3, 16)
+    clip, idx, _ = read_clip(tmp_path / "img.png", "uniform", 3, 16)
     assert clip.shape == (3, 16, 16, 3) and idx.tolist() == [0, 0, 0]
     np.testing.assert_array_equal(clip[0], clip[2])
     (tmp_path / "bad.jpg").write_bytes(b"not an image")
@@ -173,9 +174,9 @@ def test_images_are_one_frame_videos(tmp_path):
 def test_fps_sampling_with_a_cap(tmp_path):
     frames = np.stack([np.full((32, 32, 3), 5 * t, np.uint8) for t in range(40)])
     write_mp4(tmp_path / "c.mp4", frames, fps=10)  # 4 s
-    clip, idx = read_clip(tmp_path / "c.mp4", "fps", 8, 16, fps=2.0)
+    clip, idx, _ = read_clip(tmp_path / "c.mp4", "fps", 8, 16, fps=2.0)
     assert idx.tolist() == [0, 5, 10, 15, 20, 25, 30, 35]  # 2 per second, 8 = the cap
-    clip, idx = read_clip(tmp_path / "c.mp4", "fps", 4, 16, fps=2.0)
+    clip, idx, _ = read_clip(tmp_path / "c.mp4", "fps", 4, 16, fps=2.0)
     assert idx.tolist() == [5, 15, 25, 35]  # capped: spread uniformly
 
 
@@ -189,7 +190,9 @@ def _set_display_matrix(path, a: int, b: int, c: int, d: int) -> None:
     header = 20 if data[at + 4] == 0 else 32  # version 0 or 1 times
     matrix = at + 8 + header + 16
     one = 1 << 16  # 16.16 fixed point; w is 2.30
-    data[matrix : matrix + 36] = struct.pack(">9i", a * one, b * one, 0, c * one, d * one, 0, 0, 0, 1 << 30)
+    data[matrix : matrix + 36] = struct.pack(
+        ">9i", a * one, b * one, 0, c * one, d * one, 0, 0, 0, 1 << 30
+    )
     path.write_bytes(bytes(data))
 
 
@@ -201,7 +204,7 @@ def test_rotated_videos_are_turned_upright(tmp_path):
     path = tmp_path / "phone.mp4"
     write_mp4(path, np.stack([stored] * 6), fps=6)
     _set_display_matrix(path, 0, 1, -1, 0)  # "rotate=90": display turned 90 deg clockwise
-    clip, _ = read_clip(path, "uniform", 2, 32)
+    clip = read_clip(path, "uniform", 2, 32)[0]
     full = read_clip(path, "uniform", 1, 48)[0][0]  # short side 48: the whole width
     assert clip.shape == (2, 32, 32, 3)
     assert full[:8, :, 0].mean() > 200 and full[:8, :, 2].mean() < 50  # red on top
@@ -214,8 +217,9 @@ def test_rotated_videos_are_turned_upright(tmp_path):
 
 def _write_vfr(path, times: list[float]) -> None:
     """H.264 mp4 whose frame i is shown at ``times[i]`` seconds; brightness = 20 * time."""
-    import av
     from fractions import Fraction
+
+    import av
 
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=30)
@@ -239,9 +243,12 @@ def test_fps_sampling_follows_timestamps_on_variable_frame_rate(tmp_path):
     times = [i / 30 for i in range(60)] + [2 + i / 3 for i in range(24)]
     path = tmp_path / "vfr.mp4"
     _write_vfr(path, times)
-    clip, idx = read_clip(path, "fps", 10, 16, fps=1.0)
+    clip, idx, seconds = read_clip(path, "fps", 10, 16, fps=1.0)
     sampled = np.array(times)[idx]
     np.testing.assert_allclose(sampled, np.arange(10), atol=0.2)
+    np.testing.assert_allclose(seconds, sampled, atol=1e-3)  # what the container says
     np.testing.assert_allclose(clip.reshape(10, -1).mean(1), 20 * sampled, atol=6)
-    clip, idx = read_clip(path, "uniform", 4, 16, start=4.0, end=8.0)
+    clip, idx, seconds = read_clip(path, "uniform", 4, 16, start=4.0, end=8.0)
     assert np.all((np.array(times)[idx] >= 4.0) & (np.array(times)[idx] < 8.0))
+    # times count from the segment's first frame (4.0 s)
+    np.testing.assert_allclose(seconds, np.array(times)[idx] - 4.0, atol=1e-3)

@@ -75,10 +75,11 @@ def read_clip(
     start: float | None = None,
     end: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Decode the sampled frames of one video; returns (frames (T,S,S,3), indices (T,)).
+    """Decode the sampled frames of one video: (frames (T,S,S,3), indices (T,), times (T,)).
 
     Indices count frames in presentation order from the start of the file; ``start`` and
-    ``end`` (seconds from the first frame) select a segment.
+    ``end`` (seconds from the first frame) select a segment; times are the frames'
+    presentation times in seconds from the segment's first frame.
     """
     import av
 
@@ -91,9 +92,8 @@ def read_clip(
 
         with Image.open(path) as image:
             frame = np.array(ImageOps.exif_transpose(image).convert("RGB"))[None]
-        return resize_crop(frame, short_side).repeat(num_frames, axis=0), np.zeros(
-            num_frames, dtype=np.int64
-        )
+        still = resize_crop(frame, short_side).repeat(num_frames, axis=0)
+        return still, np.zeros(num_frames, dtype=np.int64), np.zeros(num_frames, np.float32)
     if method not in ("uniform", "fps"):
         raise ValueError(f"unknown sampling method {method!r}; use 'uniform' or 'fps'")
     with av.open(str(path)) as container:
@@ -122,7 +122,8 @@ def read_clip(
             picked = _decode_sequential(container, stream, idx)
         else:
             picked = _decode_at(container, stream, pts, keyframes, idx)
-    return resize_crop(np.stack([_upright(f) for f in picked]), short_side), idx
+    frames = resize_crop(np.stack([_upright(f) for f in picked]), short_side)
+    return frames, idx, (times[idx] - times[first]).astype(np.float32)
 
 
 def _missing(value: float | None) -> bool:
@@ -213,10 +214,10 @@ def sample_frames(
     """Sample every video of a manifest into one ``frames.npz``; record failures."""
     manifest = pd.read_parquet(manifest_path)
     root = Path(manifest_path).parent
-    frames, indices, ids, failures = [], [], [], []
+    frames, indices, times, ids, failures = [], [], [], [], []
     for row in tqdm(manifest.itertuples(index=False), total=len(manifest), desc="frames"):
         try:
-            clip, idx = read_clip(
+            clip, idx, seconds = read_clip(
                 root / row.path, method, num_frames, short_side, fps, row.start, row.end
             )
         except Exception as exc:  # noqa: BLE001 - one bad video must not stop the run
@@ -227,6 +228,7 @@ def sample_frames(
             continue
         frames.append(clip)
         indices.append(idx)
+        times.append(seconds)
         ids.append(row.video_id)
     if not frames:
         raise RuntimeError(
@@ -239,6 +241,7 @@ def sample_frames(
             tmp,
             frames=np.stack(frames),
             frame_indices=np.stack(indices),
+            frame_times=np.stack(times),
             video_ids=np.array(ids, dtype=str),
         )
     logger.info("sampled %d videos, %d failed", len(ids), len(failures))
@@ -249,3 +252,30 @@ def load_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(frames (N, T, S, S, 3) uint8, video_ids (N,) str) from a ``frames.npz``."""
     with np.load(path, allow_pickle=False) as data:
         return data["frames"], data["video_ids"]
+
+
+def load_frame_times(path: str | Path) -> np.ndarray:
+    """(N, T) seconds of every sampled frame from its segment's start, from a ``frames.npz``."""
+    with np.load(path, allow_pickle=False) as data:
+        if "frame_times" not in data:
+            raise ValueError(
+                f"{path} has no frame_times (written by an older version): sample again"
+            )
+        return data["frame_times"]
+
+
+class TimedFrames:
+    """Frames (N, T, H, W, 3) with their times (N, T), sliced together: what encoders that
+    read timestamps (``wants_times``) receive instead of the bare frames."""
+
+    def __init__(self, frames: np.ndarray, times: np.ndarray):
+        if frames.shape[:2] != times.shape:
+            raise ValueError(f"frames {frames.shape} and times {times.shape} do not match")
+        self.frames, self.times = frames, times
+        self.shape = frames.shape
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, rows) -> TimedFrames:
+        return TimedFrames(self.frames[rows], self.times[rows])
