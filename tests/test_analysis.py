@@ -127,8 +127,8 @@ def test_shipped_configs_validate():
     load_config(REPO / "config/demo.yaml")
     load_config(REPO / "config.yaml")
     full = yaml.safe_load((REPO / "config.yaml").read_text())
-    full["models"]["qwen3-vl"] = {"adapter": "qwen3_vl", "path": "Qwen/Qwen3-VL-Embedding-2B"}
-    with pytest.raises(ConfigError, match="'models.qwen3-vl'.*planned"):
+    full["models"]["qwen3-vl"]["adapter"] = "qwen3"
+    with pytest.raises(ConfigError, match="models.qwen3-vl.adapter"):
         validate_config(full)
 
 

@@ -222,3 +222,134 @@ def test_generic_adapter_by_class_names_matches_the_family_adapters(checkpoints)
         )
     with pytest.raises(ValueError, match="no class 'NoSuchModel'"):
         load({"adapter": "hf_auto", "path": xclip, "model_class": "NoSuchModel"})
+
+
+# -- Qwen3-VL-Embedding ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def qwen(tmp_path_factory):
+    return str(build_checkpoint("qwen3_vl", tmp_path_factory.mktemp("qwen") / "q"))
+
+
+CLIPS = np.random.default_rng(1).integers(0, 255, (3, 4, 32, 32, 3), dtype=np.uint8)
+TIMES = np.array([[0.0, 0.5, 1.0, 1.5], [0.0, 1.0, 2.0, 3.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
+
+
+def test_qwen3_vl_follows_the_model_card(qwen):
+    """Each embedding is the normalised last hidden state at the last token of the
+    chat-templated input, computed here one item at a time without padding."""
+    from transformers import AutoProcessor, Qwen3VLModel
+    from transformers.video_utils import VideoMetadata
+
+    from vidspace.frames import TimedFrames
+
+    enc = load({"adapter": "qwen3_vl", "path": qwen})
+    v = enc.encode_videos(TimedFrames(CLIPS, TIMES))
+    t = enc.encode_texts(TEXTS)
+    assert v.shape == (3, 32) and t.shape == (2, 32) and enc.dim == 32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1, rtol=1e-5)
+
+    processor = AutoProcessor.from_pretrained(qwen)
+    model = Qwen3VLModel.from_pretrained(qwen).eval()
+
+    def chat(instruction, content):
+        messages = [
+            {"role": "system", "content": [{"type": "text", "text": instruction}]},
+            {"role": "user", "content": content},
+        ]
+        return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def alone(**inputs):
+        with torch.inference_mode():
+            out = model(**processor(**inputs, return_tensors="pt")).last_hidden_state[0, -1]
+        return (out / out.norm()).numpy()
+
+    prompt = chat("Represent the user's input.", [{"type": "video"}])
+    assert prompt.startswith("<|im_start|>system\nRepresent the user's input.<|im_end|>\n")
+    assert prompt.endswith("<|im_end|>\n<|im_start|>assistant\n")
+    for i in range(3):
+        meta = VideoMetadata(
+            total_num_frames=4, fps=1000.0, frames_indices=[int(x * 1000) for x in TIMES[i]]
+        )
+        expected = alone(
+            text=[prompt],
+            videos=[CLIPS[i]],
+            video_metadata=[meta],
+            do_sample_frames=False,
+            cap_pixels_per_frame=True,
+        )
+        np.testing.assert_allclose(v[i], expected, rtol=1e-4, atol=1e-5)
+    instruction = "Find a video that contains the following visual content."
+    for i, text in enumerate(TEXTS):
+        expected = alone(text=[chat(instruction, [{"type": "text", "text": text}])])
+        np.testing.assert_allclose(t[i], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_qwen3_vl_timestamps_reach_the_model(qwen):
+    """The same frames at other times give another embedding: the times are in the prompt."""
+    from vidspace.frames import TimedFrames
+
+    enc = load({"adapter": "qwen3_vl", "path": qwen})
+    batch = enc.preprocess_videos(TimedFrames(CLIPS[:1], TIMES[1:2]))
+    text = enc.processor.tokenizer.decode(batch["input_ids"][0])
+    assert "<0.5 seconds>" in text and "<2.5 seconds>" in text  # means of frame pairs
+    slow = enc.encode_videos(TimedFrames(CLIPS[:1], TIMES[1:2]))
+    fast = enc.encode_videos(TimedFrames(CLIPS[:1], TIMES[:1]))
+    assert not np.allclose(slow, fast)
+    with pytest.raises(TypeError, match="needs frame times"):
+        enc.encode_videos(CLIPS)
+
+
+def test_qwen3_vl_long_captions_are_cut_inside_the_template(qwen, caplog):
+    enc = load({"adapter": "qwen3_vl", "path": qwen, "max_length": 4})
+    with caplog.at_level("INFO"):
+        batch = enc.preprocess_texts(TEXTS)
+    assert "qwen3_vl: truncated 1 of 2 texts to 4 tokens" in caplog.text
+    decoded = enc.processor.tokenizer.decode(batch["input_ids"][1])
+    assert decoded.replace("<|endoftext|>", "").endswith("<|im_start|>assistant\n")
+
+
+def test_qwen3_vl_embed_stage_passes_frame_times(qwen, tmp_path):
+    """The embed stage reads frame_times from frames.npz; padding in a batch of mixed
+    lengths does not change an embedding."""
+    ids = [f"v{i}" for i in range(3)]
+    np.savez(tmp_path / "frames.npz", frames=CLIPS, video_ids=np.array(ids), frame_times=TIMES)
+    pd.DataFrame({"video_id": ids, "category": "", "split": "test"}).to_parquet(
+        tmp_path / "manifest.parquet"
+    )
+    pd.DataFrame({"video_id": ids[:2], "caption_id": ["c0", "c1"], "caption": TEXTS}).to_parquet(
+        tmp_path / "captions.parquet"
+    )
+    spec = {"adapter": "qwen3_vl", "path": qwen}
+    embed_dataset(
+        tmp_path / "frames.npz",
+        tmp_path / "manifest.parquet",
+        tmp_path / "captions.parquet",
+        "qwen",
+        spec,
+        tmp_path / "emb.npz",
+        device="cpu",
+        batch_size=2,
+    )
+    arrays = load_embeddings(tmp_path / "emb.npz")
+    from vidspace.frames import TimedFrames
+
+    enc = load(spec)
+    one_by_one = np.concatenate(
+        [enc.encode_videos(TimedFrames(CLIPS, TIMES)[i : i + 1]) for i in range(3)]
+    )
+    np.testing.assert_allclose(arrays["video_emb"], one_by_one, rtol=1e-4, atol=1e-5)
+    one_text = np.concatenate([enc.encode_texts([t]) for t in TEXTS])
+    np.testing.assert_allclose(arrays["text_emb"], one_text, rtol=1e-4, atol=1e-5)
+    np.savez(tmp_path / "old.npz", frames=CLIPS, video_ids=np.array(ids))  # no frame_times
+    with pytest.raises(ValueError, match="no frame_times"):
+        embed_dataset(
+            tmp_path / "old.npz",
+            tmp_path / "manifest.parquet",
+            tmp_path / "captions.parquet",
+            "qwen",
+            spec,
+            tmp_path / "emb2.npz",
+            device="cpu",
+        )

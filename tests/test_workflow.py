@@ -135,10 +135,6 @@ def test_lint_is_clean():
             "bad value at 'models.random.adapter'",
         ),
         (
-            lambda c: c["models"]["random"].update(adapter="qwen3_vl"),
-            "model adapter 'qwen3_vl' is planned but not implemented",
-        ),
-        (
             lambda c: c["datasets"].update({"Bad/Name": c["datasets"]["synthetic"]}),
             "does not match",
         ),

@@ -85,7 +85,7 @@ def _check_adapters(config: Mapping) -> None:
     for where, check in checks:
         try:
             check()
-        except (ValueError, NotImplementedError) as exc:
+        except ValueError as exc:
             raise ConfigError(f"config error in '{where}': {exc}") from None
 
 
