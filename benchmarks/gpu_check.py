@@ -1,5 +1,7 @@
 """GPU checks for the device machine (not part of the tests): ranking on CUDA against NumPy,
-GPU ranking time against the GEMM alone, and the embed stage on CUDA against the CPU.
+GPU ranking time against the GEMM alone, image processors run on the GPU against the same
+processors in CPU workers, Qwen3-VL on the GPU against the CPU, and the embed stage on CUDA
+against the CPU.
 
     python benchmarks/gpu_check.py --assets .gpu   # frames.npz, manifest/captions, tok/
 """
@@ -125,6 +127,49 @@ def embedding(report: dict, assets: Path) -> None:
     }
 
 
+def preprocessing(report: dict) -> None:
+    """pixel_values made on the device (preprocess: device) against CPU workers, per family;
+    then Qwen3-VL embeddings on the device against the CPU (tiny random checkpoints)."""
+    import tempfile
+
+    import torch
+
+    from vidspace.frames import TimedFrames
+    from vidspace.models import load
+    from vidspace.models.checkpoints import build_checkpoint
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (4, 4, 40, 48, 3), dtype=np.uint8)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for family in ("clip", "siglip", "xclip", "videomae"):
+            path = str(build_checkpoint(family, Path(tmp) / family))
+            cpu = load({"adapter": family, "path": path, "preprocess": "workers"}, "cpu")
+            dev = load({"adapter": family, "path": path, "preprocess": "device"}, DEV)
+            per_clip = family in ("xclip", "videomae")
+            proc = getattr(dev.processor, "image_processor", dev.processor)
+            want = cpu.preprocess_videos(frames)["pixel_values"]
+            with torch.inference_mode():
+                got = dev._pixels(proc, dev.preprocess_videos(frames), per_clip)
+            out[family] = {
+                "pixels_max_abs_diff": float((got.float().cpu() - want).abs().max()),
+                "pixels_device": str(got.device),
+            }
+        path = str(build_checkpoint("qwen3_vl", Path(tmp) / "qwen"))
+        clips = TimedFrames(
+            rng.integers(0, 255, (3, 4, 32, 32, 3), dtype=np.uint8),
+            np.tile(np.arange(4, dtype=np.float32) / 2, (3, 1)),
+        )
+        emb = {
+            d: load({"adapter": "qwen3_vl", "path": path}, d).encode_videos(clips)
+            for d in ("cpu", DEV)
+        }
+        out["qwen3_vl_embeddings_max_abs_diff (bf16 autocast on cuda)"] = float(
+            np.abs(emb["cpu"] - emb[DEV]).max()
+        )
+    report["preprocessing_and_qwen"] = out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--assets", default=".gpu")
@@ -135,6 +180,7 @@ def main() -> None:
     name = torch.cuda.get_device_name(0) if DEV == "cuda" else "cpu (dry run)"
     report = {"device": name, "torch": torch.__version__}
     ranking(report)
+    preprocessing(report)
     embedding(report, Path(a.assets))
     text = json.dumps(report, indent=2)
     print(text)

@@ -353,3 +353,20 @@ def test_qwen3_vl_embed_stage_passes_frame_times(qwen, tmp_path):
             tmp_path / "emb2.npz",
             device="cpu",
         )
+
+
+@pytest.mark.parametrize("family", ["clip", "siglip", "xclip", "videomae"])
+def test_preprocessing_on_the_device_equals_the_workers(checkpoints, family):
+    """preprocess: device hands uint8 frames to forward, which runs the same image processor
+    on the model's device; through DataLoader workers the embeddings are unchanged."""
+    path = str(checkpoints[family])
+    workers = load({"adapter": family, "path": path, "preprocess": "workers"})
+    device = load({"adapter": family, "path": path, "preprocess": "device"})
+    batch = device.preprocess_videos(FRAMES)
+    assert "pixel_values" not in batch and batch["frames"].dtype == torch.uint8
+    expected = workers.encode_videos(FRAMES)
+    np.testing.assert_allclose(device.encode_videos(FRAMES), expected, rtol=1e-5, atol=1e-6)
+    got = encode_all(device, "videos", FRAMES, batch_size=2, desc="t", num_workers=1)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="preprocess must be auto, device or workers"):
+        load({"adapter": family, "path": path, "preprocess": "gpu"})

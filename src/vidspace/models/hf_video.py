@@ -9,7 +9,10 @@
 - ``videomae``: video only; the mean-pooled last hidden state.
 
 Each encoder splits work into ``preprocess_*`` (CPU, safe in DataLoader workers) and
-``forward_*`` (the model, on its device, under bf16 autocast on CUDA).
+``forward_*`` (the model, on its device, under bf16 autocast on CUDA). Frames are resized
+and normalised by the checkpoint's own image processor; ``preprocess: device`` (the
+default on CUDA) runs it on the GPU inside ``forward_videos``, so workers only hand over
+uint8 frames: on CPU the processor costs as much as a 400M-parameter tower's forward pass.
 """
 
 from __future__ import annotations
@@ -74,13 +77,23 @@ class _HFBase:
         device: str = "cpu",
         max_length: int | None = None,
         pooling: str = "mean",
+        preprocess: str = "auto",
     ):
         import torch
 
         if pooling not in ("mean", "max", "middle"):
             raise ValueError(f"{self.kind}: pooling must be mean, max or middle, got {pooling!r}")
+        if preprocess not in ("auto", "device", "workers"):
+            raise ValueError(
+                f"{self.kind}: preprocess must be auto, device or workers, got {preprocess!r}"
+            )
         self._torch = torch
         self.path, self.device, self.pooling = path, device, pooling
+        # where frames are resized and normalised: in forward on the model's device, or in
+        # preprocess (DataLoader workers)
+        self.on_device = preprocess == "device" or (
+            preprocess == "auto" and str(device).startswith("cuda")
+        )
         self.processor, model = self._load(path, revision)
         self.model = model.to(device)
         tokenizer = getattr(self.processor, "tokenizer", None)
@@ -97,12 +110,33 @@ class _HFBase:
             return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
         return torch.autocast(device_type="cpu", enabled=False)
 
-    def _frames_batch(self, image_processor, frames: np.ndarray) -> dict:
-        """Every frame of (B, T, H, W, 3) through an image processor, plus the (B, T) shape."""
+    def _frames_batch(self, image_processor, frames: np.ndarray, per_clip: bool = False) -> dict:
+        """(B, T, H, W, 3) uint8 frames -> {"pixel_values"} through the image processor (every
+        frame alone, or ``per_clip`` as videos), or {"frames"} left for ``_pixels`` on the
+        device; plus the (B, T) shape."""
+        torch = self._torch
         b, t = frames.shape[:2]
-        images = list(frames.reshape(b * t, *frames.shape[2:]))
-        pixels = image_processor(images=images, return_tensors="pt")
-        return {"pixel_values": pixels["pixel_values"], "shape": self._torch.tensor([b, t])}
+        batch = {"shape": torch.tensor([b, t])}
+        if self.on_device:
+            batch["frames"] = torch.from_numpy(np.ascontiguousarray(frames))
+            return batch
+        images = (
+            [list(c) for c in frames]
+            if per_clip
+            else list(frames.reshape(b * t, *frames.shape[2:]))
+        )
+        batch["pixel_values"] = image_processor(images, return_tensors="pt")["pixel_values"]
+        return batch
+
+    def _pixels(self, image_processor, batch: dict, per_clip: bool = False):
+        """pixel_values on the model's device: prepared by a worker, or made here from the
+        uint8 frames by the same image processor running on the device."""
+        if "pixel_values" in batch:
+            return batch["pixel_values"].to(self.device, non_blocking=True)
+        frames = batch["frames"].to(self.device, non_blocking=True).permute(0, 1, 4, 2, 3)
+        images = [list(c) for c in frames] if per_clip else list(frames.flatten(0, 1))
+        out = image_processor(images, device=self.device, return_tensors="pt")
+        return out["pixel_values"]
 
     def _pool_frames(self, per_frame, shape):
         """(B*T, D) frame features -> (B, D) by the configured pooling over time."""
@@ -170,9 +204,10 @@ class FrameTowerEncoder(_HFBase):
         return self._frames_batch(self.processor.image_processor, frames)
 
     def forward_videos(self, batch: dict) -> np.ndarray:
-        with self._torch.inference_mode(), self._autocast():
-            pixels = batch["pixel_values"].to(self.device, non_blocking=True)
-            per_frame = _features(self.model.get_image_features(pixel_values=pixels))
+        with self._torch.inference_mode():
+            pixels = self._pixels(self.processor.image_processor, batch)
+            with self._autocast():
+                per_frame = _features(self.model.get_image_features(pixel_values=pixels))
         return self._pool_frames(per_frame, batch["shape"]).cpu().numpy()
 
 
@@ -187,14 +222,13 @@ class XCLIPEncoder(_HFBase):
 
     def preprocess_videos(self, frames: np.ndarray) -> dict:
         _check_frames(self.kind, frames, self.num_frames)
-        pixels = self.processor.image_processor(
-            [list(clip) for clip in frames], return_tensors="pt"
-        )
-        return {"pixel_values": pixels["pixel_values"]}
+        return self._frames_batch(self.processor.image_processor, frames, per_clip=True)
 
     def forward_videos(self, batch: dict) -> np.ndarray:
-        with self._torch.inference_mode(), self._autocast():
-            out = _features(self.model.get_video_features(**self._to_device(batch)))
+        with self._torch.inference_mode():
+            pixels = self._pixels(self.processor.image_processor, batch, per_clip=True)
+            with self._autocast():
+                out = _features(self.model.get_video_features(pixel_values=pixels))
         return out.float().cpu().numpy()
 
 
@@ -209,12 +243,13 @@ class VideoMAEEncoder(_HFBase):
 
     def preprocess_videos(self, frames: np.ndarray) -> dict:
         _check_frames(self.kind, frames, self.num_frames)
-        pixels = self.processor([list(clip) for clip in frames], return_tensors="pt")
-        return {"pixel_values": pixels["pixel_values"]}
+        return self._frames_batch(self.processor, frames, per_clip=True)
 
     def forward_videos(self, batch: dict) -> np.ndarray:
-        with self._torch.inference_mode(), self._autocast():
-            hidden = self.model(**self._to_device(batch)).last_hidden_state
+        with self._torch.inference_mode():
+            pixels = self._pixels(self.processor, batch, per_clip=True)
+            with self._autocast():
+                hidden = self.model(pixel_values=pixels).last_hidden_state
         return hidden.float().mean(1).cpu().numpy()
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
@@ -240,6 +275,7 @@ class GenericHFEncoder(_HFBase):
         device: str = "cpu",
         max_length: int | None = None,
         pooling: str = "mean",
+        preprocess: str = "auto",
         model_class: str = "AutoModel",
         processor_class: str = "AutoProcessor",
         video_mode: str = "frames",
@@ -259,7 +295,7 @@ class GenericHFEncoder(_HFBase):
         self._classes = (getattr(transformers, model_class), getattr(transformers, processor_class))
         self.video, self.image_method, self.video_method = video_mode, image_method, video_method
         self.text_method = text_method
-        super().__init__(path, revision, device, max_length, pooling)
+        super().__init__(path, revision, device, max_length, pooling, preprocess)
         self.has_text = text_method is not None
         wanted = (
             image_method if video_mode == "frames" else None,
@@ -279,15 +315,13 @@ class GenericHFEncoder(_HFBase):
         return getattr(self.processor, "image_processor", self.processor)
 
     def preprocess_videos(self, frames: np.ndarray) -> dict:
-        if self.video == "frames":
-            return self._frames_batch(self._image_processor(), frames)
-        pixels = self._image_processor()([list(clip) for clip in frames], return_tensors="pt")
-        return {"pixel_values": pixels["pixel_values"]}
+        return self._frames_batch(self._image_processor(), frames, self.video != "frames")
 
     def forward_videos(self, batch: dict) -> np.ndarray:
         torch = self._torch
+        with torch.inference_mode():
+            pixels = self._pixels(self._image_processor(), batch, self.video != "frames")
         with torch.inference_mode(), self._autocast():
-            pixels = batch["pixel_values"].to(self.device, non_blocking=True)
             if self.video == "frames":
                 out = _features(getattr(self.model, self.image_method)(pixel_values=pixels))
                 out = self._pool_frames(out, batch["shape"])
