@@ -49,6 +49,7 @@ TINY_CONFIG = {
             "text": {"adapter": "hf_text", "path": "minilm"},
             "dim": 8,
         },
+        "motion": {"adapter": "descriptor"},  # video-only: no retrieval, still geometry
     },
     "variants": {
         "float32": {"kind": "float32"},

@@ -68,6 +68,23 @@ def test_variant_metrics_record_their_protocols(tiny_run):
     assert {(p["a"], p["b"]) for p in comparison["pairs"]} == {("random", "aligned")}
 
 
+def test_video_only_model_gets_geometry_and_no_retrieval(tiny_run):
+    """A model without a text tower (VideoMAE-like; here the weight-free descriptor) runs
+    through spectra, clustering and projections; its retrieval is recorded as skipped."""
+    metrics = json.loads((tiny_run / "results/metrics/synthetic/motion/float32.json").read_text())
+    assert metrics["skipped"] == "video-only embeddings: no text to retrieve"
+    assert "t2v" not in metrics
+    spectrum = json.loads((tiny_run / "results/spectra/synthetic/motion.json").read_text())
+    assert spectrum["video"]["rank"] > 0 and "text" not in spectrum
+    assert (tiny_run / "results/clustering/synthetic/motion.json").exists()
+    assert (tiny_run / "results/plots/spectrum_motion.png").read_bytes()[:4] == b"\x89PNG"
+    report = (tiny_run / "results/report.md").read_text()
+    assert "plots/spectrum_motion.png" in report
+    assert "Not ranked (video-only embeddings, no text tower): `motion`" in report
+    comparison = json.loads((tiny_run / "results/comparisons/synthetic.json").read_text())
+    assert all("motion" not in (p["a"], p["b"]) for p in comparison["pairs"])
+
+
 def test_embedding_rows_align_with_captions(tiny_run):
     with np.load(tiny_run / "results/embeddings/synthetic/aligned.npz") as data:
         video_ids, text_ids = data["video_ids"], data["text_ids"]

@@ -185,6 +185,13 @@ def _retrieval_section(
             f"### {ds} ({first['n_videos']} videos, {first['n_captions']} captions, "
             f"split `{first['split']}`)\n\n" + _table(["Models"] + models, rows)
         )
+        video_only = [m for m in d["models"] if m not in models]
+        if video_only:
+            out.append(
+                "Not ranked (video-only embeddings, no text tower): "
+                + ", ".join(f"`{m}`" for m in video_only)
+                + "; their geometry is in the spectra, clustering and projections."
+            )
         pools = sorted({int(c) for m in models for c in res[m].get("pools", {})})
         if pools:
             k = ks[-1]
