@@ -8,7 +8,7 @@ import pytest
 
 from vidspace.datasets import check_video_id, download, get_adapter, validate_tables
 from vidspace.datasets.synthetic import generate, write_mp4
-from vidspace.frames import read_clip, resize_crop, sample_frames, uniform_indices
+from vidspace.frames import load_frames, read_clip, resize_crop, sample_frames, uniform_indices
 from vidspace.io import read_failures
 
 
@@ -252,3 +252,17 @@ def test_fps_sampling_follows_timestamps_on_variable_frame_rate(tmp_path):
     assert np.all((np.array(times)[idx] >= 4.0) & (np.array(times)[idx] < 8.0))
     # times count from the segment's first frame (4.0 s)
     np.testing.assert_allclose(seconds, np.array(times)[idx] - 4.0, atol=1e-3)
+
+
+def test_frames_are_memory_mapped_for_the_embed_stage(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (5, 3, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "f.npz", frames=frames, video_ids=np.array(list("abcde")))
+    mapped, ids = load_frames(tmp_path / "f.npz", mmap=True)
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    np.testing.assert_array_equal(mapped, frames)
+    np.testing.assert_array_equal(mapped[2:4], frames[2:4])
+    assert ids.tolist() == list("abcde")
+    np.savez_compressed(tmp_path / "c.npz", frames=frames, video_ids=ids)  # falls back
+    loaded, _ = load_frames(tmp_path / "c.npz", mmap=True)
+    assert not isinstance(loaded, np.memmap)
+    np.testing.assert_array_equal(loaded, frames)

@@ -248,10 +248,48 @@ def sample_frames(
     return {"n_videos": len(ids), "n_failed": len(failures)}
 
 
-def load_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(frames (N, T, S, S, 3) uint8, video_ids (N,) str) from a ``frames.npz``."""
+def load_frames(path: str | Path, mmap: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(frames (N, T, S, S, 3) uint8, video_ids (N,) str) from a ``frames.npz``.
+
+    ``mmap=True`` maps the frames array read-only from the file instead of reading it into
+    memory (``np.savez`` stores members uncompressed): the embed stage then holds only the
+    batches it is working on, and DataLoader workers share the page cache.
+    """
     with np.load(path, allow_pickle=False) as data:
-        return data["frames"], data["video_ids"]
+        ids = data["video_ids"]
+        if not mmap:
+            return data["frames"], ids
+    return _mmap_member(Path(path), "frames.npy"), ids
+
+
+def _mmap_member(path: Path, member: str) -> np.ndarray:
+    """np.memmap of an uncompressed .npy member of a zip (.npz) file."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    if info.compress_type != zipfile.ZIP_STORED:
+        with np.load(path, allow_pickle=False) as data:  # compressed: read it whole
+            return data[member.removesuffix(".npy")]
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)  # local file header: name and extra lengths at bytes 26-29
+        if local[:4] != b"PK\x03\x04":
+            raise ValueError(f"{path}: bad zip local header for {member}")
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(f)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(f)
+        offset = f.tell()
+    return np.memmap(
+        path, dtype=dtype, mode="r", shape=shape, offset=offset, order="F" if fortran else "C"
+    )
 
 
 def load_frame_times(path: str | Path) -> np.ndarray:

@@ -311,7 +311,7 @@ def embed_dataset(
     """
     started = time.perf_counter()
     device = resolve_device(device)
-    frames, video_ids = load_frames(frames_path)
+    frames, video_ids = load_frames(frames_path, mmap=True)
     manifest = pd.read_parquet(manifest_path).set_index("video_id")
     captions = pd.read_parquet(captions_path)
     missing = sorted(set(video_ids) - set(manifest.index))

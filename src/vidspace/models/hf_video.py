@@ -118,7 +118,7 @@ class _HFBase:
         b, t = frames.shape[:2]
         batch = {"shape": torch.tensor([b, t])}
         if self.on_device:
-            batch["frames"] = torch.from_numpy(np.ascontiguousarray(frames))
+            batch["frames"] = torch.from_numpy(np.array(frames))  # a copy: frames may be a memmap
             return batch
         images = (
             [list(c) for c in frames]

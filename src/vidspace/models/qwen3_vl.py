@@ -92,7 +92,7 @@ class Qwen3VLEmbeddingEncoder(_HFBase):
         prompt = self._prompt(self.video_instruction, [{"type": "video"}])
         batch = self.processor(
             text=[prompt] * len(frames),
-            videos=list(frames),
+            videos=[np.array(clip) for clip in frames],  # copies: frames may be a memmap
             video_metadata=metadata,
             do_sample_frames=False,
             cap_pixels_per_frame=True,
