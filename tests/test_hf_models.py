@@ -284,6 +284,8 @@ def test_qwen3_vl_follows_the_model_card(qwen):
     for i, text in enumerate(TEXTS):
         expected = alone(text=[chat(instruction, [{"type": "text", "text": text}])])
         np.testing.assert_allclose(t[i], expected, rtol=1e-4, atol=1e-5)
+    enc.tokenizer.padding_side = "left"  # checkpoints differ; the pooling handles both
+    np.testing.assert_allclose(enc.encode_texts(TEXTS), t, rtol=1e-4, atol=1e-5)
 
 
 def test_qwen3_vl_timestamps_reach_the_model(qwen):
@@ -370,3 +372,24 @@ def test_preprocessing_on_the_device_equals_the_workers(checkpoints, family):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="preprocess must be auto, device or workers"):
         load({"adapter": family, "path": path, "preprocess": "gpu"})
+
+
+def test_qwen3_vl_reads_the_published_checkpoint_layout(qwen, tmp_path):
+    """The published checkpoints are saved as Qwen3VLForConditionalGeneration (weights under
+    model.*, plus lm_head); the adapter loads the base model from them and its embeddings
+    equal the reference recipe: the full model's last hidden_states at the last token."""
+    from transformers import AutoConfig, AutoProcessor, Qwen3VLForConditionalGeneration
+
+    torch.manual_seed(1)
+    full = Qwen3VLForConditionalGeneration(AutoConfig.from_pretrained(qwen)).eval()
+    full.save_pretrained(tmp_path / "published")
+    AutoProcessor.from_pretrained(qwen).save_pretrained(tmp_path / "published")
+    enc = load({"adapter": "qwen3_vl", "path": str(tmp_path / "published")})
+    ours = enc.encode_texts(TEXTS)
+    batch = enc.preprocess_texts(TEXTS)
+    with torch.inference_mode():
+        hidden = full(**batch, output_hidden_states=True).hidden_states[-1]
+    mask = batch["attention_mask"]
+    last = mask.shape[1] - 1 - mask.flip(1).int().argmax(1)
+    reference = torch.nn.functional.normalize(hidden[torch.arange(len(TEXTS)), last], dim=-1)
+    np.testing.assert_allclose(ours, reference.numpy(), rtol=1e-5, atol=1e-6)
