@@ -393,3 +393,18 @@ def test_qwen3_vl_reads_the_published_checkpoint_layout(qwen, tmp_path):
     last = mask.shape[1] - 1 - mask.flip(1).int().argmax(1)
     reference = torch.nn.functional.normalize(hidden[torch.arange(len(TEXTS)), last], dim=-1)
     np.testing.assert_allclose(ours, reference.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_processor_without_device_support_stays_in_the_workers(checkpoints, monkeypatch):
+    from transformers import CLIPImageProcessor, CLIPImageProcessorPil
+
+    from vidspace.models import hf_video
+
+    assert hf_video._runs_on_devices(CLIPImageProcessor())
+    assert not hf_video._runs_on_devices(CLIPImageProcessorPil())  # PIL: CPU only
+    monkeypatch.setattr(hf_video, "_runs_on_devices", lambda processor: False)
+    path = str(checkpoints["clip"])
+    with pytest.raises(ValueError, match="cannot run on a device"):
+        load({"adapter": "clip", "path": path, "preprocess": "device"})
+    enc = load({"adapter": "clip", "path": path, "preprocess": "workers"})
+    assert not enc.on_device and "pixel_values" in enc.preprocess_videos(FRAMES)

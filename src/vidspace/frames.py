@@ -74,7 +74,7 @@ def read_clip(
     fps: float | None = None,
     start: float | None = None,
     end: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode the sampled frames of one video: (frames (T,S,S,3), indices (T,), times (T,)).
 
     Indices count frames in presentation order from the start of the file; ``start`` and
