@@ -31,8 +31,10 @@ rule sample_frames:
         "results/benchmarks/sample_frames/{dataset}/{sampling}.tsv"
     conda:
         "../envs/vidspace.yaml"
+    threads: 4
     params:
         spec=get_sampling_spec,
     shell:
         "python scripts/sample_frames.py --spec {params.spec:q} --manifest {input.manifest}"
-        " --frames {output.frames} --failures {output.failures} > {log} 2>&1"
+        " --frames {output.frames} --failures {output.failures} --workers {threads}"
+        " > {log} 2>&1"

@@ -14,8 +14,9 @@ def main() -> None:
     p.add_argument("--manifest", required=True)
     p.add_argument("--frames", required=True)
     p.add_argument("--failures", required=True)
+    p.add_argument("--workers", type=int, default=1, help="videos decoded concurrently")
     a = p.parse_args()
-    sample_frames(a.manifest, a.frames, a.failures, **a.spec)
+    sample_frames(a.manifest, a.frames, a.failures, **a.spec, workers=a.workers)
 
 
 if __name__ == "__main__":

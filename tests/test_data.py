@@ -113,6 +113,19 @@ def test_resize_crop_short_side_and_square():
     assert out[0, :, :8].mean() < 10 and out[0, :, 12:].mean() > 190
 
 
+def test_resize_crop_is_within_one_level_of_the_float_resize():
+    import torch
+    import torch.nn.functional as F
+
+    frames = np.random.default_rng(0).integers(0, 255, (3, 60, 90, 3), dtype=np.uint8)
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    ref = F.interpolate(x, size=(24, 36), mode="bilinear", antialias=True, align_corners=False)
+    ref = ref.round().clamp(0, 255)[:, :, :, 6:30].permute(0, 2, 3, 1).numpy()
+    out = resize_crop(frames, 24)
+    assert out.shape == (3, 24, 24, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
+    assert np.abs(out.astype(int) - ref).max() <= 1
+
+
 def test_read_clip_segment_and_odd_sizes(tmp_path):
     frames = np.stack([np.full((48, 72, 3), 10 * t, np.uint8) for t in range(20)])
     path = tmp_path / "odd.mp4"  # 48 px rows are padded: decord cannot copy them
@@ -146,6 +159,20 @@ def test_broken_videos_are_recorded_and_the_run_goes_on(tmp_path):
         assert data["frames"].shape == (3, 3, 16, 16, 3)
         assert data["frame_times"].shape == (3, 3) and np.all(np.diff(data["frame_times"]) >= 0)
         assert data["video_ids"].tolist() == ["synth00002", "synth00003", "synth00004"]
+        serial = {k: data[k] for k in data.files}
+    # decoding in threads: same rows in the manifest's order, same failures
+    sample_frames(
+        raw / "manifest.parquet",
+        tmp_path / "f3.npz",
+        tmp_path / "fail3.csv",
+        num_frames=3,
+        short_side=16,
+        workers=3,
+    )
+    with np.load(tmp_path / "f3.npz") as data:
+        for key, value in serial.items():
+            np.testing.assert_array_equal(data[key], value)
+    pd.testing.assert_frame_equal(read_failures(tmp_path / "fail3.csv"), failures)
 
 
 def test_all_videos_broken_is_an_error(tmp_path):
