@@ -205,6 +205,9 @@ def test_fps_sampling_with_a_cap(tmp_path):
     assert idx.tolist() == [0, 5, 10, 15, 20, 25, 30, 35]  # 2 per second, 8 = the cap
     clip, idx, _ = read_clip(tmp_path / "c.mp4", "fps", 4, 16, fps=2.0)
     assert idx.tolist() == [5, 15, 25, 35]  # capped: spread uniformly
+    write_mp4(tmp_path / "one.mp4", frames[:1], fps=10)  # a one-frame video
+    clip, idx, _ = read_clip(tmp_path / "one.mp4", "fps", 3, 16, fps=2.0)
+    assert clip.shape == (3, 16, 16, 3) and idx.tolist() == [0, 0, 0]
 
 
 def _set_display_matrix(path, a: int, b: int, c: int, d: int) -> None:

@@ -44,10 +44,8 @@ def fps_indices(times: np.ndarray, fps: float, max_frames: int) -> np.ndarray:
     if fps <= 0:
         raise ValueError("sampling method 'fps' needs a positive fps")
     grid = np.arange(times[0], times[-1] + 1e-6, 1.0 / fps)
-    right = np.clip(np.searchsorted(times, grid), 1, max(times.size - 1, 1))
-    left = right - 1
-    nearest = np.where(grid - times[left] <= times[right] - grid, left, right)
-    idx = np.unique(np.minimum(nearest, times.size - 1))
+    # the nearest frame: how many midpoints between neighbours lie below (ties go left)
+    idx = np.unique(np.searchsorted((times[1:] + times[:-1]) / 2, grid))
     if idx.size > max_frames:
         idx = idx[uniform_indices(idx.size, max_frames)]
     return idx
