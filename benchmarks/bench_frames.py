@@ -95,9 +95,8 @@ def run(root: Path, kind: str, a) -> list[tuple[str, str]]:
 
     pyav = best_of(lambda: pyav_all_frames(paths, a.frames))
     bare = best_of(lambda: decord_batches(paths, a.frames))
-    ours_480, ours_224, threaded = ours(480), ours(224), ours(224, a.workers)
-    sample_frames(root / f"{kind}.parquet", root / "f.npz", root / "fail.csv", short_side=480)
-    with np.load(root / "f.npz") as data:  # same pixels as decord, after the same crop
+    ours_224, threaded, ours_480 = ours(224), ours(224, a.workers), ours(480)
+    with np.load(root / "f.npz") as data:  # the 480 run's frames: decord's, cropped alike
         reference = np.stack([resize_crop(b, 480) for b in decord_batches(paths, a.frames)])
         differ = int((data["frames"] != reference).sum())
     mbit = sum(q.stat().st_size for q in paths) * 8 / 1e6 / (a.clips * a.seconds)

@@ -46,7 +46,7 @@ def measure(
     with tempfile.TemporaryDirectory() as tmp:
         path = build_checkpoint(family, Path(tmp) / family, size=SIZE)
         spec = {"adapter": family, "path": str(path)}
-        if family != "qwen3_vl":  # Qwen's processor also builds the prompt: always in workers
+        if family != "qwen3_vl":  # Qwen's processor also writes the prompt: always in workers
             spec["preprocess"] = preprocess
         enc = load(spec, device)
         image_processor = getattr(enc.processor, "image_processor", enc.processor)

@@ -331,7 +331,6 @@ class TimedFrames:
         if frames.shape[:2] != times.shape:
             raise ValueError(f"frames {frames.shape} and times {times.shape} do not match")
         self.frames, self.times = frames, times
-        self.shape = frames.shape
 
     def __len__(self) -> int:
         return len(self.frames)

@@ -64,6 +64,14 @@ def _runs_on_devices(image_processor) -> bool:
     return isinstance(image_processor, TorchvisionBackend)
 
 
+def _images(frames, per_clip: bool) -> list:
+    """(B, T, ...) frames (array or tensor) as an image processor's input: B videos of T
+    frames (``per_clip``), or B*T single images."""
+    if per_clip:
+        return [list(clip) for clip in frames]
+    return list(frames.reshape(-1, *frames.shape[2:]))
+
+
 def _check_frames(kind: str, frames: np.ndarray, expected: int) -> None:
     if frames.shape[1] != expected:
         raise ValueError(
@@ -140,11 +148,7 @@ class _HFBase:
         if self.on_device:
             batch["frames"] = torch.from_numpy(np.array(frames))  # a copy: frames may be a memmap
             return batch
-        images = (
-            [list(c) for c in frames]
-            if per_clip
-            else list(frames.reshape(b * t, *frames.shape[2:]))
-        )
+        images = _images(frames, per_clip)
         batch["pixel_values"] = image_processor(images, return_tensors="pt")["pixel_values"]
         return batch
 
@@ -154,8 +158,7 @@ class _HFBase:
         if "pixel_values" in batch:
             return batch["pixel_values"].to(self.device, non_blocking=True)
         frames = batch["frames"].to(self.device, non_blocking=True).permute(0, 1, 4, 2, 3)
-        images = [list(c) for c in frames] if per_clip else list(frames.flatten(0, 1))
-        out = image_processor(images, device=self.device, return_tensors="pt")
+        out = image_processor(_images(frames, per_clip), device=self.device, return_tensors="pt")
         return out["pixel_values"]
 
     def _pool_frames(self, per_frame, shape):

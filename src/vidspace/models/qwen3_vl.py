@@ -50,7 +50,8 @@ class Qwen3VLEmbeddingEncoder(_HFBase):
         video_instruction: str = VIDEO_INSTRUCTION,
         text_instruction: str = TEXT_INSTRUCTION,
     ):
-        super().__init__(path, revision, device, max_length)
+        # the processor also writes the prompt: it always runs in the workers
+        super().__init__(path, revision, device, max_length, preprocess="workers")
         if getattr(self.processor, "video_processor", None) is None:
             raise ValueError(f"qwen3_vl: the processor in {path} has no video processor")
         if not getattr(self.processor, "chat_template", None):
