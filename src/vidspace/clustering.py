@@ -46,7 +46,7 @@ def kmeans_against_categories(
 def analyze_file(embeddings_path: str, out_path: str, split: str = "test", seed: int = 0) -> dict:
     """The clustering stage: video (and caption) embeddings against the video categories."""
     from vidspace.io import eval_rows, load_embeddings, subset_videos, write_json
-    from vidspace.metrics import l2_normalize
+    from vidspace.linalg import l2_normalize
 
     arrays = load_embeddings(embeddings_path)
     arrays = subset_videos(arrays, eval_rows(arrays, split))

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vidspace.io import atomic_path, eval_rows, load_embeddings, read_json, subset_videos  # noqa: E402
-from vidspace.metrics import l2_normalize  # noqa: E402
+from vidspace.linalg import l2_normalize  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vidspace.linalg import l2_normalize
+
 VARIANCE_LEVELS = (0.90, 0.95, 0.99)
 
 
@@ -136,24 +138,24 @@ def spectrum_stats(x: np.ndarray, center: bool = False) -> dict:
     }
 
 
-def _normalize(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def modality_gap(video_emb: np.ndarray, text_emb: np.ndarray) -> float:
     """Liang et al. (2022): L2 distance between the centroids of the normalised modalities."""
     v = _check_matrix(video_emb, "video_emb")
     t = _check_matrix(text_emb, "text_emb")
     if v.shape[1] != t.shape[1]:
         raise ValueError(f"dimension mismatch: video D={v.shape[1]}, text D={t.shape[1]}")
-    return float(np.linalg.norm(_normalize(v).mean(axis=0) - _normalize(t).mean(axis=0)))
+    return float(
+        np.linalg.norm(
+            l2_normalize(v, dtype=np.float64).mean(axis=0)
+            - l2_normalize(t, dtype=np.float64).mean(axis=0)
+        )
+    )
 
 
 def alignment(video_emb: np.ndarray, text_emb: np.ndarray, text_video_index: np.ndarray) -> float:
     """Wang & Isola (2020): mean squared distance between each caption and its video."""
-    v = _normalize(_check_matrix(video_emb, "video_emb"))
-    t = _normalize(_check_matrix(text_emb, "text_emb"))
+    v = l2_normalize(_check_matrix(video_emb, "video_emb"), dtype=np.float64)
+    t = l2_normalize(_check_matrix(text_emb, "text_emb"), dtype=np.float64)
     idx = np.asarray(text_video_index)
     return float(np.mean(np.sum((v[idx] - t) ** 2, axis=1)))
 
@@ -163,7 +165,7 @@ def uniformity(x: np.ndarray, t: float = 2.0, max_rows: int = 5000, seed: int = 
 
     Above ``max_rows`` rows a fixed random subset is used (the pair count is quadratic).
     """
-    x = _normalize(_check_matrix(x))
+    x = l2_normalize(_check_matrix(x), dtype=np.float64)
     if x.shape[0] < 2:
         raise ValueError(f"uniformity needs at least 2 rows, got {x.shape[0]}")
     if x.shape[0] > max_rows:
@@ -178,7 +180,6 @@ def uniformity(x: np.ndarray, t: float = 2.0, max_rows: int = 5000, seed: int = 
 def analyze_file(embeddings_path: str, out_path: str, split: str = "test") -> dict:
     """The spectrum stage: statistics of both modalities of one embedding file."""
     from vidspace.io import eval_rows, load_embeddings, subset_videos, write_json
-    from vidspace.metrics import l2_normalize
 
     arrays = load_embeddings(embeddings_path)
     arrays = subset_videos(arrays, eval_rows(arrays, split))

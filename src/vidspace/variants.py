@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vidspace.io import load_embeddings, load_sidecar, save_embeddings
-from vidspace.metrics import l2_normalize
+from vidspace.linalg import l2_normalize
 
 logger = logging.getLogger(__name__)
 

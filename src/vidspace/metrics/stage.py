@@ -1,0 +1,172 @@
+"""The retrieval and compare stages: metrics files from (variant) embedding files."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from vidspace.linalg import l2_normalize
+from vidspace.metrics.pools import pool_metrics
+from vidspace.metrics.ranking import _check_ks, query_ranks, ranking_device, summarise_ranks
+from vidspace.metrics.statistics import bootstrap_ci, paired_bootstrap
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate_file(
+    embeddings_path: str,
+    out_path: str,
+    split: str = "test",
+    ks: Sequence[int] = (1, 5, 10),
+    ndcg_k: int = 10,
+    pool_sizes: Sequence[int] = (),
+    bootstrap: int = 1000,
+    ranks_path: str | None = None,
+    seed: int = 0,
+    device: str = "auto",
+) -> dict:
+    """The retrieval stage: metrics of one (variant) embedding file on one split.
+
+    Adds bootstrap 95 % intervals of R@K (``bootstrap`` resamples of the queries), the
+    candidate-pool protocol for each size in ``pool_sizes``, and applies the variant's
+    ``scoring`` (its querybank is the train split) or binary ``rescore``. Ranking runs on
+    CUDA through torch when ``device`` allows it. Per-query ranks go to ``ranks_path``.
+    """
+    from vidspace.io import (
+        atomic_path,
+        eval_rows,
+        load_embeddings,
+        load_sidecar,
+        subset_videos,
+        write_json,
+    )
+
+    arrays = load_embeddings(embeddings_path)
+    meta = load_sidecar(embeddings_path)
+    scoring = meta.get("scoring", "dot")
+    temperature = float(meta.get("temperature", 0.01))
+    result: dict = {
+        "source": str(embeddings_path),
+        "variant": meta.get("variant"),
+        "bytes_per_vector": meta.get("bytes_per_vector"),
+        "dim": int(arrays["video_emb"].shape[1]),
+        "split": split,
+        "scoring": scoring,
+    }
+    if "text_emb" not in arrays:
+        result["skipped"] = "video-only embeddings: no text to retrieve"
+        write_json(out_path, result)
+        if ranks_path:
+            with atomic_path(ranks_path, suffix=".npz") as tmp:
+                np.savez(tmp, skipped=np.array(result["skipped"]))
+        logger.info("%s: %s", embeddings_path, result["skipped"])
+        return result
+    evaluated = eval_rows(arrays, split)
+    sub = subset_videos(arrays, evaluated)
+    querybank = None
+    if scoring in ("inverted_softmax", "qb_norm"):
+        train = np.asarray(arrays.get("split", np.array([]))) == "train"
+        if not train.any() or split == "train":
+            raise ValueError(
+                f"scoring {scoring!r} needs a train split, distinct from the "
+                f"evaluated split {split!r}, for its querybank"
+            )
+        bank = subset_videos(arrays, train)
+        querybank = (l2_normalize(bank["text_emb"]), l2_normalize(bank["video_emb"]))
+    text, video = l2_normalize(sub["text_emb"]), l2_normalize(sub["video_emb"])
+    index = sub["text_video_index"]
+    ks = _check_ks(ks, ndcg_k, video.shape[0], text.shape[0])
+    rescore = None
+    if meta.get("rescore"):
+        rescore = (
+            l2_normalize(sub["rescore_text_emb"]),
+            l2_normalize(sub["rescore_video_emb"]),
+            int(meta["rescore"]),
+        )
+        result["rescore"] = int(meta["rescore"])
+    plain = scoring == "dot" and rescore is None
+    backend = ranking_device(device) if plain else None
+    result["backend"] = f"torch:{backend}" if backend else "numpy"
+    ranks = query_ranks(
+        text,
+        video,
+        index,
+        scoring=scoring,
+        temperature=temperature,
+        querybank=querybank,
+        device=backend,
+        rescore=rescore,
+    )
+    result.update(n_videos=int(video.shape[0]), n_captions=int(text.shape[0]))
+    result["t2v"] = summarise_ranks(ranks["t2v"], ks, ndcg_k)
+    result["v2t"] = summarise_ranks(ranks["v2t"], ks, ndcg_k)
+    firsts = {"t2v": ranks["t2v"], "v2t": np.array([p[0] for p in ranks["v2t"]])}
+    if bootstrap:
+        result["ci95"] = {
+            d: {f"R@{k}": list(bootstrap_ci(firsts[d] <= k, bootstrap, seed)) for k in ks}
+            for d in firsts
+        }
+        result["bootstrap_resamples"] = int(bootstrap)
+    usable = [c for c in pool_sizes if c <= min(video.shape[0], text.shape[0])]
+    if len(usable) < len(pool_sizes):
+        logger.warning(
+            "pool sizes %s exceed the gallery; skipped", sorted(set(pool_sizes) - set(usable))
+        )
+    if usable:
+        result["pools"] = {str(c): pool_metrics(text, video, index, c, ks, seed) for c in usable}
+    write_json(out_path, result)
+    if ranks_path:
+        with atomic_path(ranks_path, suffix=".npz") as tmp:
+            np.savez(
+                tmp,
+                t2v=firsts["t2v"],
+                v2t=firsts["v2t"],
+                text_ids=sub["text_ids"],
+                video_ids=sub["video_ids"][ranks["v2t_queries"]],
+            )
+    logger.info(
+        "%s: t2v R@1 %.3f, v2t R@1 %.3f",
+        embeddings_path,
+        result["t2v"]["R@1"],
+        result["v2t"]["R@1"],
+    )
+    return result
+
+
+def compare_models(
+    ranks: dict[str, str],
+    out_path: str,
+    ks: Sequence[int] = (1, 5, 10),
+    n_boot: int = 10000,
+    seed: int = 0,
+) -> dict:
+    """Paired bootstrap of R@K between every two models ranked on the same queries.
+
+    ``ranks`` maps model name -> per-query ranks file written by :func:`evaluate_file`.
+    """
+    from itertools import combinations
+
+    from vidspace.io import write_json
+
+    loaded = {}
+    for model, path in ranks.items():
+        with np.load(path, allow_pickle=False) as data:
+            if "skipped" not in data.files:
+                loaded[model] = {k: data[k] for k in data.files}
+    result: dict = {"ks": list(ks), "bootstrap_resamples": n_boot, "pairs": []}
+    for a, b in combinations(loaded, 2):
+        ra, rb = loaded[a], loaded[b]
+        for key in ("text_ids", "video_ids"):
+            if not np.array_equal(ra[key], rb[key]):
+                raise ValueError(f"{a} and {b} were not ranked on the same queries ({key})")
+        pair: dict = {"a": a, "b": b}
+        for direction in ("t2v", "v2t"):
+            pair[direction] = {
+                f"R@{k}": paired_bootstrap(ra[direction] <= k, rb[direction] <= k, n_boot, seed)
+                for k in ks
+            }
+        result["pairs"].append(pair)
+    write_json(out_path, result)
+    return result
