@@ -269,16 +269,133 @@ def test_torch_backend_rejects_missing_cuda_and_scoring():
 
 
 def test_binary_rescoring_hand_computed():
-    from vidspace.metrics import rescored_scores
+    from vidspace.metrics import rescored_keys
 
     binary = np.array([[4.0, 2.0, 2.0, 0.0]])
     exact = np.array([[0.1, 0.9, 0.2, 0.95]])
     # top 2 by binary, ties broken by exact: items 0 and 1; re-ranked by exact: 1, 0; then 2, 3
-    composite = rescored_scores(binary, exact, top=2, axis=1)
-    assert np.argsort(-composite[0]).tolist() == [1, 0, 2, 3]
+    keys = rescored_keys(binary, exact, top=2, axis=1)
+    assert np.argsort(-keys[0]).tolist() == [1, 0, 2, 3]
     # R = 4 re-ranks everything: the exact order
-    full = rescored_scores(binary, exact, top=4, axis=1)
+    full = rescored_keys(binary, exact, top=4, axis=1)
     assert np.argsort(-full[0]).tolist() == [3, 1, 2, 0]
+    # the same codes scaled (L2-normalised sign codes: steps of 2/D) give the same order
+    for scale in (1 / 256, 1e-6, 1e6):
+        np.testing.assert_array_equal(
+            np.argsort(-rescored_keys(binary * scale, exact, 2, axis=1)[0]), [1, 0, 2, 3]
+        )
+    # an exact score far above the binary steps does not buy a place on the shortlist
+    assert np.argsort(-rescored_keys(binary, exact * 100, 2, axis=1)[0]).tolist() == [1, 0, 2, 3]
+
+
+def _two_stage_ranks(codes_t, codes_v, float_t, float_v, index, top):
+    """Textbook two-stage search, one query at a time: shortlist the top R by Hamming
+    agreement (ties by the float score), re-rank it by the float score, then the rest in
+    sign-code order; relevant items tied with others rank below them."""
+    hamming = codes_t.astype(np.int64) @ codes_v.astype(np.int64).T
+    exact = float_t.astype(np.float64) @ float_v.astype(np.float64).T
+
+    def tiers(b, e):
+        order = np.lexsort((-e, -b))  # by binary, then exact, both descending
+        short = np.zeros(b.size, bool)
+        short[order[:top]] = True
+        return [(1, e[j]) if short[j] else (0, b[j]) for j in range(b.size)]
+
+    t2v = []
+    for i, g in enumerate(index):
+        key = tiers(hamming[i], exact[i])
+        t2v.append(1 + sum(key[j] >= key[g] for j in range(len(key)) if j != g))
+    v2t = []
+    for j in np.unique(index):
+        key = tiers(hamming[:, j], exact[:, j])
+        own = sorted((key[c] for c in np.flatnonzero(index == j)), reverse=True)
+        others = [key[c] for c in np.flatnonzero(index != j)]
+        v2t.append(1 + sum(o >= own[0] for o in others))
+    return np.array(t2v), np.array(v2t)
+
+
+@pytest.mark.parametrize("top", [1, 10, 37])
+def test_rescoring_stage_equals_a_brute_force_two_stage_search(tmp_path, top):
+    """Through the files and functions the workflow runs: transform (binary, rescore R)
+    writes the variant, the retrieval stage ranks it; the oracle searches one query at a
+    time on the same float rows."""
+    from vidspace.io import load_embeddings, read_json, save_embeddings
+    from vidspace.metrics import evaluate_file
+    from vidspace.variants import transform
+
+    rng = np.random.default_rng(top)
+    n, d = 60, 32
+    index = np.r_[np.arange(n), rng.integers(0, n, 40)]
+    video = rng.normal(size=(n, d)).astype(np.float32)
+    text = (video[index] + rng.normal(scale=1.2, size=(index.size, d))).astype(np.float32)
+    arrays = {
+        "video_emb": video,
+        "text_emb": text,
+        "video_ids": np.array([f"v{i}" for i in range(n)]),
+        "text_ids": np.array([f"t{i}" for i in range(index.size)]),
+        "text_video_index": index,
+    }
+    save_embeddings(tmp_path / "emb.npz", arrays, {"model": "m"})
+    spec = {"kind": "binary", "rescore": top}
+    transform(tmp_path / "emb.npz", tmp_path / "binary.npz", "binary-r", spec)
+    result = evaluate_file(
+        tmp_path / "binary.npz",
+        tmp_path / "m.json",
+        "all",
+        ks=(1, 5, 10),
+        ndcg_k=10,
+        bootstrap=0,
+        ranks_path=tmp_path / "ranks.npz",
+    )
+    variant = load_embeddings(tmp_path / "binary.npz")
+    t2v, v2t = _two_stage_ranks(
+        variant["text_emb"],
+        variant["video_emb"],
+        variant["rescore_text_emb"],
+        variant["rescore_video_emb"],
+        index,
+        top,
+    )
+    with np.load(tmp_path / "ranks.npz") as ranks:
+        np.testing.assert_array_equal(ranks["t2v"], t2v)
+        np.testing.assert_array_equal(ranks["v2t"], v2t)
+    assert read_json(tmp_path / "m.json")["t2v"]["R@1"] == pytest.approx(np.mean(t2v == 1))
+    assert result["rescore"] == top
+
+
+def test_binary_codes_are_ranked_without_rounding(tmp_path):
+    """Sign codes are compared as agreement counts: equal Hamming distances tie exactly
+    (L2-normalised codes in float32 would break such ties by rounding)."""
+    from vidspace.io import save_embeddings
+    from vidspace.metrics import evaluate_file
+    from vidspace.variants import transform
+
+    rng = np.random.default_rng(7)
+    n, d = 80, 48  # 1/sqrt(48) is not a float32 number: normalised codes round
+    video = rng.normal(size=(n, d)).astype(np.float32)
+    text = (video + rng.normal(scale=1.0, size=(n, d))).astype(np.float32)
+    arrays = {
+        "video_emb": video,
+        "text_emb": text,
+        "video_ids": np.array([f"v{i}" for i in range(n)]),
+        "text_ids": np.array([f"t{i}" for i in range(n)]),
+        "text_video_index": np.arange(n),
+    }
+    save_embeddings(tmp_path / "e.npz", arrays, {})
+    transform(tmp_path / "e.npz", tmp_path / "b.npz", "binary", {"kind": "binary"})
+    evaluate_file(
+        tmp_path / "b.npz",
+        tmp_path / "m.json",
+        "all",
+        (1,),
+        1,
+        bootstrap=0,
+        ranks_path=tmp_path / "r.npz",
+    )
+    agreement = np.sign(text).astype(np.int64) @ np.sign(video).astype(np.int64).T
+    oracle = (agreement >= agreement.diagonal()[:, None]).sum(axis=1)
+    with np.load(tmp_path / "r.npz") as ranks:
+        np.testing.assert_array_equal(ranks["t2v"], oracle)
 
 
 def test_rescoring_recovers_float_ranking_with_a_big_shortlist():

@@ -18,7 +18,7 @@ from vidspace.metrics.ranking import (
     t2v_ranks,
     v2t_positions,
 )
-from vidspace.metrics.scoring import SCORINGS, rescored_scores, score_matrices
+from vidspace.metrics.scoring import SCORINGS, rescored_keys, score_matrices
 from vidspace.metrics.stage import compare_models, evaluate_file
 from vidspace.metrics.statistics import bootstrap_ci, paired_bootstrap
 
@@ -32,7 +32,7 @@ __all__ = [
     "pool_metrics",
     "query_ranks",
     "ranking_device",
-    "rescored_scores",
+    "rescored_keys",
     "retrieval_metrics",
     "score_matrices",
     "summarise_ranks",

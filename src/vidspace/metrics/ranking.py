@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vidspace.metrics.scoring import rescored_scores, score_matrices
+from vidspace.metrics.scoring import rescored_keys, score_matrices
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def query_ranks(
 
     ``rescore`` = (float text, float video, R): the given embeddings are binary codes whose
     top-R candidates per query are re-ranked by the float embeddings (see
-    :func:`rescored_scores`).
+    :func:`rescored_keys`).
 
     ``device`` ("cpu", "cuda", "cuda:N") runs the plain ``dot`` scoring with torch on that
     device; None uses NumPy/BLAS. Ties follow the same rule on every backend.
@@ -164,8 +164,8 @@ def query_ranks(
         if rescore is not None:
             float_text, float_video, top = rescore
             exact = np.asarray(float_text, np.float64) @ np.asarray(float_video, np.float64).T
-            t2v_scores = rescored_scores(scores, exact, top, axis=1)
-            v2t_scores = rescored_scores(scores, exact, top, axis=0)
+            t2v_scores = rescored_keys(scores, exact, top, axis=1)
+            v2t_scores = rescored_keys(scores, exact, top, axis=0)
         t2v = _t2v_block(t2v_scores, index)
         v2t = _v2t_columns(v2t_scores, queries, groups)
         return {"t2v": t2v, "v2t_queries": queries, "v2t": v2t}

@@ -13,25 +13,42 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
 SCORINGS = ("dot", "dual_softmax", "inverted_softmax", "qb_norm")
 
 
-def rescored_scores(binary: np.ndarray, exact: np.ndarray, top: int, axis: int) -> np.ndarray:
-    """Two-stage ranking as one score matrix: for each query (rows if axis=1, columns if
-    axis=0) the ``top`` items with the highest binary score are re-ranked by the exact
-    score and placed above all others, which keep their binary order.
+def rescored_keys(binary: np.ndarray, exact: np.ndarray, top: int, axis: int) -> np.ndarray:
+    """Two-stage ranking (binary shortlist, float re-ranking) as one matrix of sort keys.
 
-    Candidates are chosen by binary score, ties broken by the exact score. The result is
-    ranked with the usual rule (ties against the model).
+    For each query (rows if axis=1, columns if axis=0) the shortlist is the ``top`` items
+    with the highest ``binary`` score, ties at the cut broken by the ``exact`` score (items
+    tied in both scores at the cut all enter). The shortlist is ordered by ``exact`` above
+    every other item; the others keep their ``binary`` order. Ranking the keys with the
+    usual rule (ties against the model) gives the two-stage ranks.
+
+    Only comparisons of scores are used, never their scale: sign codes may be raw ±1 or
+    L2-normalised, and the exact scores need not be bounded. The keys are float64 whose
+    order (and ties) within each query equals the two-stage order.
     """
     if top < 1:
         raise ValueError(f"rescore must be a positive number of candidates, got {top}")
     binary = np.asarray(binary, np.float64)
-    width = np.abs(binary).max() or 1.0
-    # binary scores of sign codes are integers 2 apart: exact / 4 breaks ties only
-    key = binary + exact / 4
-    size = binary.shape[axis]
-    top = min(top, size)
-    cut = -np.partition(-key, top - 1, axis=axis).take([top - 1], axis=axis)
-    candidate = key >= cut  # may exceed `top` only through exact ties in both scores
-    return np.where(candidate, 4.0 + exact, binary / width)
+    exact = np.asarray(exact, np.float64)
+    if binary.shape != exact.shape or binary.ndim != 2:
+        raise ValueError(f"binary {binary.shape} and exact {exact.shape} scores must be equal 2-D")
+    if axis == 0:
+        return rescored_keys(binary.T, exact.T, top, axis=1).T
+    top = min(int(top), binary.shape[1])
+    # the top-th largest binary score of each row: everything above it is in
+    cut = -np.partition(-binary, top - 1, axis=1)[:, top - 1 : top]
+    above = binary > cut
+    at_cut = binary == cut
+    need = top - above.sum(axis=1, keepdims=True)  # >= 1 places left for items at the cut
+    exact_at_cut = -np.sort(-np.where(at_cut, exact, -np.inf), axis=1)
+    threshold = np.take_along_axis(exact_at_cut, need - 1, axis=1)
+    shortlist = above | (at_cut & (exact >= threshold))
+    keys = binary.copy()
+    # shortlisted items: the order of their exact scores, shifted above every binary score;
+    # dense ranks of the exact values keep that order and its ties exactly
+    _, exact_order = np.unique(exact[shortlist], return_inverse=True)
+    keys[shortlist] = binary.max() + 1.0 + exact_order
+    return keys
 
 
 def score_matrices(

@@ -75,8 +75,14 @@ def evaluate_file(
             )
         bank = subset_videos(arrays, train)
         querybank = (l2_normalize(bank["text_emb"]), l2_normalize(bank["video_emb"]))
-    text, video = l2_normalize(sub["text_emb"]), l2_normalize(sub["video_emb"])
+    if meta.get("kind") == "binary":
+        # sign codes all have norm sqrt(D): normalising changes no order, but it turns the
+        # integer agreement counts into rounded fractions whose ties then break by rounding
+        text, video = (np.asarray(sub[k], np.float32) for k in ("text_emb", "video_emb"))
+    else:
+        text, video = l2_normalize(sub["text_emb"]), l2_normalize(sub["video_emb"])
     index = sub["text_video_index"]
+    notes: list[str] = []
     ks = _check_ks(ks, ndcg_k, video.shape[0], text.shape[0])
     rescore = None
     if meta.get("rescore"):
@@ -86,6 +92,15 @@ def evaluate_file(
             int(meta["rescore"]),
         )
         result["rescore"] = int(meta["rescore"])
+        for direction, gallery, size in (
+            ("text→video", "videos", video.shape[0]),
+            ("video→text", "captions", text.shape[0]),
+        ):
+            if result["rescore"] >= size:
+                notes.append(
+                    f"rescore R={result['rescore']} covers all {size} {gallery}: "
+                    f"{direction} ranks are the float ranks"
+                )
     plain = scoring == "dot" and rescore is None
     backend = ranking_device(device) if plain else None
     result["backend"] = f"torch:{backend}" if backend else "numpy"
@@ -110,12 +125,17 @@ def evaluate_file(
         }
         result["bootstrap_resamples"] = int(bootstrap)
     usable = [c for c in pool_sizes if c <= min(video.shape[0], text.shape[0])]
-    if len(usable) < len(pool_sizes):
-        logger.warning(
-            "pool sizes %s exceed the gallery; skipped", sorted(set(pool_sizes) - set(usable))
+    for c in sorted(set(pool_sizes) - set(usable)):
+        notes.append(
+            f"candidate pool C={c} skipped: larger than the gallery "
+            f"({video.shape[0]} videos, {text.shape[0]} captions)"
         )
     if usable:
         result["pools"] = {str(c): pool_metrics(text, video, index, c, ks, seed) for c in usable}
+    if notes:
+        result["notes"] = notes
+        for note in notes:
+            logger.warning("%s: %s", embeddings_path, note)
     write_json(out_path, result)
     if ranks_path:
         with atomic_path(ranks_path, suffix=".npz") as tmp:
