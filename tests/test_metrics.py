@@ -413,3 +413,100 @@ def test_rescoring_recovers_float_ranking_with_a_big_shortlist():
     assert full["t2v"] == pytest.approx(exact["t2v"])
     assert full["v2t"] == pytest.approx(exact["v2t"])
     assert binary["t2v"]["R@1"] <= short["t2v"]["R@1"] <= exact["t2v"]["R@1"]
+
+
+# --- cluster bootstrap: videos are resampled, captions come with them -------------------
+
+
+def _textbook_video_bootstrap(hits, caption_video, n_boot, seed):
+    """One resample at a time: draw videos with replacement, pool all their captions."""
+    rng = np.random.default_rng(seed)
+    videos = np.unique(caption_video)
+    captions_of = {v: np.flatnonzero(caption_video == v) for v in videos}
+    means = []
+    for _ in range(n_boot):
+        drawn = rng.choice(videos, videos.size, replace=True)
+        means.append(hits[np.concatenate([captions_of[v] for v in drawn])].mean())
+    return np.percentile(means, [2.5, 97.5])
+
+
+def _stage_file(tmp_path, n_videos, per_video, seed=0):
+    """Embeddings whose captions of one video are strongly correlated (near copies)."""
+    from vidspace.io import save_embeddings
+
+    rng = np.random.default_rng(seed)
+    video = rng.normal(size=(n_videos, 16)).astype(np.float32)
+    index = np.repeat(np.arange(n_videos), per_video)
+    # a shared offset per video plus a little per-caption noise
+    shared = rng.normal(scale=1.3, size=(n_videos, 16))
+    text = video[index] + shared[index] + rng.normal(scale=0.05, size=(index.size, 16))
+    arrays = {
+        "video_emb": video,
+        "text_emb": text.astype(np.float32),
+        "video_ids": np.array([f"v{i}" for i in range(n_videos)]),
+        "text_ids": np.array([f"t{i}" for i in range(index.size)]),
+        "text_video_index": index,
+    }
+    path = tmp_path / f"e{per_video}.npz"
+    save_embeddings(path, arrays, {"variant": "float32"})
+    return path, index
+
+
+def test_stage_interval_is_a_video_bootstrap_on_correlated_captions(tmp_path):
+    from vidspace.metrics import evaluate_file
+
+    path, index = _stage_file(tmp_path, n_videos=150, per_video=10)
+    r = evaluate_file(
+        path, tmp_path / "m.json", "all", (1,), 1, bootstrap=2000, ranks_path=tmp_path / "r.npz"
+    )
+    with np.load(tmp_path / "r.npz") as ranks:
+        hits = ranks["t2v"] <= 1
+        np.testing.assert_array_equal(ranks["text_video"], index)
+    lo, hi = r["ci95"]["t2v"]["R@1"]
+    t_lo, t_hi = _textbook_video_bootstrap(hits, index, 2000, seed=123)
+    assert hi - lo == pytest.approx(t_hi - t_lo, rel=0.15)
+    # resampling captions as if independent would be far too narrow here
+    c_lo, c_hi = bootstrap_ci(hits, 2000, seed=123)
+    assert (hi - lo) > 2 * (c_hi - c_lo)
+    assert r["bootstrap_unit"] == "video"
+
+
+def test_stage_interval_is_the_caption_bootstrap_with_one_caption_per_video(tmp_path):
+    from vidspace.metrics import evaluate_file
+
+    path, _ = _stage_file(tmp_path, n_videos=120, per_video=1)
+    r = evaluate_file(
+        path, tmp_path / "m.json", "all", (1, 5), 5, bootstrap=500, ranks_path=tmp_path / "r.npz"
+    )
+    with np.load(tmp_path / "r.npz") as ranks:
+        for k in (1, 5):
+            plain = bootstrap_ci(ranks["t2v"] <= k, 500, seed=0)
+            assert tuple(r["ci95"]["t2v"][f"R@{k}"]) == pytest.approx(plain, abs=1e-12)
+
+
+def test_cluster_bootstrap_means_equal_a_loop_with_the_same_draws():
+    from vidspace.metrics.statistics import bootstrap_means
+
+    rng = np.random.default_rng(2)
+    clusters = rng.integers(0, 30, 200)
+    values = rng.random(200)
+    means = bootstrap_means(values, 50, seed=9, clusters=clusters)
+    ids = np.unique(clusters)
+    draws = np.random.default_rng(9).integers(0, ids.size, (50, ids.size))
+    loop = [np.concatenate([values[clusters == ids[g]] for g in row]).mean() for row in draws]
+    np.testing.assert_allclose(means, loop)
+
+
+def test_paired_test_resamples_videos_for_both_models():
+    rng = np.random.default_rng(4)
+    n, per = 100, 10
+    clusters = np.repeat(np.arange(n), per)
+    a = np.repeat(rng.random(n) < 0.55, per).astype(float)  # whole videos hit or miss
+    b = np.repeat(rng.random(n) < 0.45, per).astype(float)
+    naive = paired_bootstrap(a, b, 4000, seed=1)
+    cluster = paired_bootstrap(a, b, 4000, seed=1, clusters=clusters)
+    width = cluster["ci95"][1] - cluster["ci95"][0]
+    assert width > 2.5 * (naive["ci95"][1] - naive["ci95"][0])  # about sqrt(10)
+    assert cluster["p_value"] > naive["p_value"] and cluster["n_clusters"] == n
+    with pytest.raises(ValueError, match="clusters has shape"):
+        paired_bootstrap(a, b, clusters=clusters[:10])

@@ -118,12 +118,19 @@ def evaluate_file(
     result["t2v"] = summarise_ranks(ranks["t2v"], ks, ndcg_k)
     result["v2t"] = summarise_ranks(ranks["v2t"], ks, ndcg_k)
     firsts = {"t2v": ranks["t2v"], "v2t": np.array([p[0] for p in ranks["v2t"]])}
+    # the unit of resampling is the video: each caption belongs to its video's cluster
+    caption_video = np.searchsorted(ranks["v2t_queries"], index)
+    clusters = {"t2v": caption_video, "v2t": None}
     if bootstrap:
         result["ci95"] = {
-            d: {f"R@{k}": list(bootstrap_ci(firsts[d] <= k, bootstrap, seed)) for k in ks}
+            d: {
+                f"R@{k}": list(bootstrap_ci(firsts[d] <= k, bootstrap, seed, clusters=clusters[d]))
+                for k in ks
+            }
             for d in firsts
         }
         result["bootstrap_resamples"] = int(bootstrap)
+        result["bootstrap_unit"] = "video"
     usable = [c for c in pool_sizes if c <= min(video.shape[0], text.shape[0])]
     for c in sorted(set(pool_sizes) - set(usable)):
         notes.append(
@@ -145,6 +152,7 @@ def evaluate_file(
                 v2t=firsts["v2t"],
                 text_ids=sub["text_ids"],
                 video_ids=sub["video_ids"][ranks["v2t_queries"]],
+                text_video=caption_video,
             )
     logger.info(
         "%s: t2v R@1 %.3f, v2t R@1 %.3f",
@@ -173,18 +181,33 @@ def compare_models(
     loaded = {}
     for model, path in ranks.items():
         with np.load(path, allow_pickle=False) as data:
-            if "skipped" not in data.files:
-                loaded[model] = {k: data[k] for k in data.files}
-    result: dict = {"ks": list(ks), "bootstrap_resamples": n_boot, "pairs": []}
+            if "skipped" in data.files:
+                continue
+            if "text_video" not in data.files:
+                raise ValueError(
+                    f"{path} has no text_video (caption -> video) column: it was written by "
+                    "an older vidspace; rerun the retrieval stage"
+                )
+            loaded[model] = {k: data[k] for k in data.files}
+    result: dict = {
+        "ks": list(ks),
+        "bootstrap_resamples": n_boot,
+        "bootstrap_unit": "video",
+        "pairs": [],
+    }
     for a, b in combinations(loaded, 2):
         ra, rb = loaded[a], loaded[b]
-        for key in ("text_ids", "video_ids"):
+        for key in ("text_ids", "video_ids", "text_video"):
             if not np.array_equal(ra[key], rb[key]):
                 raise ValueError(f"{a} and {b} were not ranked on the same queries ({key})")
         pair: dict = {"a": a, "b": b}
+        # both models see the same resampled videos; a video brings all its captions
+        clusters = {"t2v": ra["text_video"], "v2t": None}
         for direction in ("t2v", "v2t"):
             pair[direction] = {
-                f"R@{k}": paired_bootstrap(ra[direction] <= k, rb[direction] <= k, n_boot, seed)
+                f"R@{k}": paired_bootstrap(
+                    ra[direction] <= k, rb[direction] <= k, n_boot, seed, clusters[direction]
+                )
                 for k in ks
             }
         result["pairs"].append(pair)
