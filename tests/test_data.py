@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,6 +39,48 @@ def test_synthetic_is_deterministic_and_balanced(tmp_path):
     assert set(a.manifest["split"]) == {"train", "test"}
     c = generate(tmp_path / "c", seed=6, n_videos=12, captions_per_video=2, size=32)
     assert not a.captions["caption"].equals(c.captions["caption"])
+
+
+def _digest(folder) -> str:
+    h = hashlib.sha256()
+    for path in sorted(Path(folder).iterdir()):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+def test_synthetic_clips_are_byte_identical_on_a_busy_machine(tmp_path):
+    """Every generation writes the same bytes, with other processes competing for the
+    cores (CI shares its machine); the corrupt clip included."""
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(os.cpu_count() or 2)
+    ]
+    try:
+        digests = set()
+        for r in range(5):
+            generate(tmp_path / f"run{r}", seed=1, n_videos=7, size=48, n_corrupt=1)
+            digests.add(_digest(tmp_path / f"run{r}"))
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert len(digests) == 1
+
+
+@pytest.mark.parametrize("rgb", [(215, 35, 35), (40, 170, 60), (240, 240, 240), (12, 12, 12)])
+def test_our_yuv420p_conversion_decodes_back_through_ffmpeg(rgb):
+    """FFmpeg's own yuv420p -> rgb24 conversion (swscale) is the oracle."""
+    import av
+
+    from vidspace.datasets.synthetic import rgb_to_yuv420p
+
+    frame = np.empty((16, 24, 3), np.uint8)
+    frame[:] = rgb
+    yuv = av.VideoFrame.from_ndarray(rgb_to_yuv420p(frame), format="yuv420p")
+    back = yuv.to_ndarray(format="rgb24").astype(int)
+    assert np.abs(back - frame).max() <= 2
+    with pytest.raises(ValueError, match="even width and height"):
+        rgb_to_yuv420p(frame[:15])
 
 
 def test_download_writes_relative_manifest(tmp_path):
@@ -179,7 +227,7 @@ def test_all_videos_broken_is_an_error(tmp_path):
     result, raw = _download(tmp_path, n_videos=2, size=32, num_frames=4, n_corrupt=1)
     manifest = pd.read_parquet(raw / "manifest.parquet")
     (raw / manifest["path"][0]).write_bytes(b"junk")
-    with pytest.raises(RuntimeError, match="none of the 2 videos"):
+    with pytest.raises(ValueError, match="none of the 2 videos"):
         sample_frames(raw / "manifest.parquet", tmp_path / "f.npz", tmp_path / "fail.csv")
     assert not (tmp_path / "f.npz").exists()
 

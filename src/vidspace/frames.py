@@ -252,7 +252,7 @@ def sample_frames(
             logger.warning("cannot decode %s (%s): %s", row.video_id, row.path, reason)
             failures.append({"video_id": row.video_id, "stage": "sample_frames", "reason": reason})
     if not frames:
-        raise RuntimeError(
+        raise ValueError(
             f"none of the {len(manifest)} videos in {manifest_path} could be decoded: "
             + "; ".join(f"{f['video_id']}: {f['reason']}" for f in failures[:3])
         )

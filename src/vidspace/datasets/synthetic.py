@@ -100,17 +100,46 @@ def render_clip(
     return frames
 
 
+# BT.601 limited range ("TV" levels), what H.264 decoders assume for untagged SD video
+_RGB_TO_YUV = np.array(
+    [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]
+) / 255.0
+_YUV_OFFSET = np.array([16.0, 128.0, 128.0])
+
+
+def rgb_to_yuv420p(frame: np.ndarray) -> np.ndarray:
+    """One RGB frame (H, W, 3) uint8 as the planar yuv420p layout (H * 3 / 2, W) uint8.
+
+    Chroma is the mean of each 2x2 block. Done in NumPy so the encoder's input is fully
+    determined by the pixels: the implicit conversion inside the encoding call gave
+    different bytes from run to run on a loaded machine.
+    """
+    h, w, _ = frame.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"yuv420p needs an even width and height, got {w}x{h}")
+    yuv = frame.astype(np.float64) @ _RGB_TO_YUV.T + _YUV_OFFSET
+    chroma = yuv[..., 1:].reshape(h // 2, 2, w // 2, 2, 2).mean(axis=(1, 3))
+    planes = [yuv[..., 0].reshape(-1), chroma[..., 0].reshape(-1), chroma[..., 1].reshape(-1)]
+    out = np.clip(np.rint(np.concatenate(planes)), 0, 255).astype(np.uint8)
+    return out.reshape(h * 3 // 2, w)
+
+
 def write_mp4(path: Path, frames: np.ndarray, fps: int, gop: int | None = None) -> None:
-    """Encode frames (T, H, W, 3) uint8 as H.264 yuv420p mp4 (keyframe every ``gop``)."""
+    """Encode frames (T, H, W, 3) uint8 as H.264 yuv420p mp4 (keyframe every ``gop``).
+
+    Byte-identical output for the same frames: the colour conversion is ours
+    (:func:`rgb_to_yuv420p`) and x264 runs on one thread.
+    """
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast"}
+        stream.options = {"crf": "20", "preset": "veryfast", "threads": "1"}
         if gop:
             stream.options |= {"g": str(gop), "keyint_min": str(gop)}
         for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            yuv = av.VideoFrame.from_ndarray(rgb_to_yuv420p(frame), format="yuv420p")
+            for packet in stream.encode(yuv):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
