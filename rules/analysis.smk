@@ -1,6 +1,7 @@
 rule transform:
     input:
-        embeddings="results/embeddings/{dataset}/{model}.npz",
+        embeddings=rules.embed.output.embeddings,
+        meta=rules.embed.output.meta,
     output:
         embeddings="results/variants/{dataset}/{model}/{variant}.npz",
         meta="results/variants/{dataset}/{model}/{variant}.json",
@@ -12,14 +13,17 @@ rule transform:
         "../envs/vidspace.yaml"
     params:
         spec=get_variant_spec,
+        split=EVAL["split"],
     shell:
         "python scripts/transform.py --variant {wildcards.variant} --spec {params.spec:q}"
-        " --embeddings {input.embeddings} --out {output.embeddings} > {log} 2>&1"
+        " --embeddings {input.embeddings} --meta {input.meta} --split {params.split}"
+        " --out {output.embeddings} > {log} 2>&1"
 
 
 rule retrieval:
     input:
-        embeddings="results/variants/{dataset}/{model}/{variant}.npz",
+        embeddings=rules.transform.output.embeddings,
+        meta=rules.transform.output.meta,
     output:
         metrics="results/metrics/{dataset}/{model}/{variant}.json",
         ranks="results/ranks/{dataset}/{model}/{variant}.npz",
@@ -38,7 +42,8 @@ rule retrieval:
         seed=config["seed"],
         device=config["device"],
     shell:
-        "python scripts/retrieval.py --embeddings {input.embeddings} --out {output.metrics}"
+        "python scripts/retrieval.py --embeddings {input.embeddings} --meta {input.meta}"
+        " --out {output.metrics}"
         " --split {params.split} --ks {params.ks} --ndcg-k {params.ndcg_k}"
         " --pool-sizes {params.pool_sizes} --bootstrap {params.bootstrap}"
         " --ranks {output.ranks} --seed {params.seed} --device {params.device}"

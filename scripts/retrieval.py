@@ -9,6 +9,7 @@ from vidspace.metrics import evaluate_file
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--embeddings", required=True)
+    p.add_argument("--meta", help="the variant's sidecar JSON (default: beside --embeddings)")
     p.add_argument("--out", required=True)
     p.add_argument("--split", default="test")
     p.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10])
@@ -36,6 +37,7 @@ def main() -> None:
         a.ranks,
         a.seed,
         a.device,
+        a.meta,
     )
 
 

@@ -11,9 +11,15 @@ def main() -> None:
     p.add_argument("--variant", required=True, help="variant name (key under 'variants')")
     p.add_argument("--spec", type=json_arg, required=True, help="the variant's config entry (JSON)")
     p.add_argument("--embeddings", required=True)
+    p.add_argument("--meta", help="the embedding file's sidecar JSON (default: beside it)")
+    p.add_argument(
+        "--split",
+        default="test",
+        help="evaluation split: fitted parts learn from the train split when it is disjoint",
+    )
     p.add_argument("--out", required=True)
     a = p.parse_args()
-    transform(a.embeddings, a.out, a.variant, a.spec)
+    transform(a.embeddings, a.out, a.variant, a.spec, a.split, a.meta)
 
 
 if __name__ == "__main__":

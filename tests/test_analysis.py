@@ -13,7 +13,7 @@ from conftest import REPO, tool_env
 from vidspace.clustering import kmeans_against_categories
 from vidspace.config import ConfigError, load_config, validate_config
 from vidspace.io import atomic_path, save_embeddings, subset_videos, validate_embeddings
-from vidspace.variants import apply_variant
+from vidspace.variants import TRANSDUCTIVE, apply_variant
 
 
 def _arrays(n=40, d=16, m=80, seed=0):
@@ -63,13 +63,82 @@ def test_binary_variant():
 
 def test_pca_fits_on_train_split_and_says_so():
     arrays = _arrays()
-    out, meta = apply_variant(arrays, {"kind": "pca", "dim": 4})
+    out, meta = apply_variant(arrays, {"kind": "pca", "dim": 4}, split="test")
     assert out["video_emb"].shape == (40, 4) and out["text_emb"].shape == (80, 4)
-    assert meta["fit_on"] == "train" and meta["bytes_per_vector"] == 16
+    assert meta["fits"] == {"pca": "train"} and meta["bytes_per_vector"] == 16
+    # the fit never sees the evaluated rows: changing them changes nothing on train rows
+    moved = dict(arrays, video_emb=arrays["video_emb"].copy())
+    moved["video_emb"][arrays["split"] == "test"] *= -3
+    again, _ = apply_variant(moved, {"kind": "pca", "dim": 4}, split="test")
+    train = arrays["split"] == "train"
+    np.testing.assert_allclose(again["video_emb"][train], out["video_emb"][train], atol=1e-6)
+    # evaluating every row (train included) or having no split: fitted on the evaluated set
+    assert apply_variant(arrays, {"kind": "pca", "dim": 4}, "all")[1]["fits"] == {
+        "pca": TRANSDUCTIVE
+    }
     arrays.pop("split")
-    assert apply_variant(arrays, {"kind": "pca", "dim": 4})[1]["fit_on"] == "gallery"
+    assert apply_variant(arrays, {"kind": "pca", "dim": 4}, "test")[1]["fits"] == {
+        "pca": TRANSDUCTIVE
+    }
     with pytest.raises(ValueError, match="exceeds"):
         apply_variant(arrays, {"kind": "pca", "dim": 99})
+
+
+def _textbook_int(x, fit, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scale = np.abs(fit).max(axis=0) / qmax
+    return np.clip(np.round(x / scale), -qmax, qmax) * scale
+
+
+@pytest.mark.parametrize("kind, bits", [("int8", 8), ("int4", 4)])
+def test_quantizers_calibrate_each_modality_on_its_own_train_rows(kind, bits):
+    arrays = _arrays(n=60, m=120, d=8)
+    # captions live on a larger scale in dimension 0 than the videos (a modality gap)
+    arrays["text_emb"][:, 0] += 6.0
+    out, meta = apply_variant(arrays, {"kind": kind}, split="test")
+    assert meta["fits"] == {"scale": "train"} and meta["calibration"] == "per_modality"
+    unit = {
+        k: arrays[k] / np.linalg.norm(arrays[k], axis=1, keepdims=True)
+        for k in ("video_emb", "text_emb")
+    }
+    train = arrays["split"] == "train"
+    train_captions = train[arrays["text_video_index"]]
+    for key, fit in (("video_emb", train), ("text_emb", train_captions)):
+        oracle = _textbook_int(unit[key], unit[key][fit], bits)
+        np.testing.assert_allclose(out[key], oracle, rtol=1e-5, atol=1e-6)
+    # joint: one scale from both modalities' train rows
+    joint, meta = apply_variant(arrays, {"kind": kind, "calibration": "joint"}, split="test")
+    both = np.concatenate([unit["video_emb"][train], unit["text_emb"][train_captions]])
+    np.testing.assert_allclose(
+        joint["video_emb"], _textbook_int(unit["video_emb"], both, bits), rtol=1e-5, atol=1e-6
+    )
+    assert meta["calibration"] == "joint"
+    with pytest.raises(ValueError, match="unknown calibration"):
+        apply_variant(arrays, {"kind": kind, "calibration": "video"})
+
+
+def test_retrieval_metrics_record_fits_and_transductive_parts(tmp_path):
+    from vidspace.metrics import evaluate_file
+    from vidspace.variants import transform
+
+    arrays = _arrays(n=60, m=120)
+    save_embeddings(tmp_path / "e.npz", arrays, {"model": "m", "align_fit_on": "train"})
+    cases = {
+        "pca": ({"kind": "pca", "dim": 4}, "test", {"pca": "train"}, []),
+        "pca-all": ({"kind": "pca", "dim": 4}, "all", {"pca": TRANSDUCTIVE}, ["pca"]),
+        "dsl": (
+            {"kind": "float32", "scoring": "dual_softmax"},
+            "test",
+            {"dual softmax": TRANSDUCTIVE},
+            ["dual softmax"],
+        ),
+        "qb": ({"kind": "float32", "scoring": "qb_norm"}, "test", {"querybank": "train"}, []),
+    }
+    for name, (spec, split, fits, transductive) in cases.items():
+        transform(tmp_path / "e.npz", tmp_path / f"{name}.npz", name, spec, split)
+        r = evaluate_file(tmp_path / f"{name}.npz", tmp_path / f"{name}.json", split, (1,), 1)
+        assert r["fits"] == {"model alignment": "train", **fits}
+        assert r["transductive"] == transductive
 
 
 def test_unknown_variant_kind():
@@ -160,6 +229,45 @@ def test_script_reports_bad_input_in_one_line(tmp_path):
     assert not (tmp_path / "m.json").exists()
 
 
+def test_missing_variant_sidecar_is_named_not_guessed(tmp_path):
+    """Without its sidecar a dual-softmax variant would be scored as a dot product."""
+    save_embeddings(tmp_path / "v.npz", _arrays(), {"scoring": "dual_softmax"})
+    (tmp_path / "v.json").unlink()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "scripts/retrieval.py",
+            "--embeddings",
+            str(tmp_path / "v.npz"),
+            "--out",
+            str(tmp_path / "m.json"),
+        ],
+        cwd=REPO,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and f"{tmp_path / 'v.json'}" in last and "missing" in last
+    assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize(
+    "error, user",
+    [("ValueError('bad k')", True), ("KeyError('k')", False), ("RuntimeError('x')", False)],
+)
+def test_user_errors_end_in_one_line_and_bugs_keep_their_traceback(error, user):
+    code = f"from vidspace.cli import run\ndef main():\n    raise {error}\nrun(main)\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=tool_env(), capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    assert ("Traceback" in proc.stderr) is not user
+    if user:
+        assert proc.stderr.strip().splitlines() == ["error: bad k"]
+
+
 def test_scripts_have_help():
     for script in sorted((REPO / "scripts").glob("*.py")):
         proc = subprocess.run(
@@ -196,7 +304,7 @@ def test_faiss_sq8_is_close_and_prefix_is_exact():
     arrays = _arrays()
     unit = arrays["video_emb"] / np.linalg.norm(arrays["video_emb"], axis=1, keepdims=True)
     sq8, meta = apply_variant(arrays, {"kind": "faiss_sq8"})
-    assert meta["fit_on"] == "gallery"
+    assert meta["fits"] == {"codec": TRANSDUCTIVE}
     assert np.abs(sq8["video_emb"] - unit).max() < 0.01
     prefix, _ = apply_variant(arrays, {"kind": "prefix", "dim": 5})
     np.testing.assert_array_equal(prefix["video_emb"], unit[:, :5])
@@ -204,10 +312,11 @@ def test_faiss_sq8_is_close_and_prefix_is_exact():
 
 def test_whitening_gives_identity_covariance_on_the_fit_rows():
     arrays = _arrays(n=200, m=10)
-    out, meta = apply_variant(arrays, {"kind": "random_projection", "dim": 6, "whiten": True})
+    spec = {"kind": "random_projection", "dim": 6, "whiten": True}
+    out, meta = apply_variant(arrays, spec, split="test")
     train = out["video_emb"][arrays["split"] == "train"]
     np.testing.assert_allclose(np.cov(train, rowvar=False, bias=True), np.eye(6), atol=1e-4)
-    assert meta["whiten_fit_on"] == "train"
+    assert meta["fits"] == {"whitening": "train"}
     with pytest.raises(ValueError, match="whiten applies to dimension variants"):
         apply_variant(arrays, {"kind": "int8", "whiten": True})
 

@@ -8,7 +8,11 @@ import logging
 import sys
 from collections.abc import Callable
 
-USER_ERRORS = (ValueError, FileNotFoundError, NotImplementedError, KeyError, RuntimeError)
+from vidspace.errors import UserError
+
+# what a user can cause and mend: a bad value, a missing file, an unreachable source.
+# Anything else (KeyError, RuntimeError, TypeError, ...) is a bug: it keeps its traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, NotImplementedError, UserError)
 
 
 def json_arg(text: str):
@@ -27,7 +31,8 @@ def pairs_arg(text: str) -> tuple[str, str]:
 
 
 def run(main: Callable[[], object]) -> None:
-    """Run a stage: log to stderr; a bad input ends with one line naming it, not a traceback."""
+    """Run a stage: log to stderr; a bad input ends with one line naming it, not a
+    traceback; an unexpected exception (a bug) propagates with its traceback."""
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,

@@ -23,13 +23,15 @@ from urllib.parse import urlparse
 
 import requests
 
+from vidspace.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A download failed for good; ``reason`` is a short category for failures.csv."""
 
     def __init__(self, url: str, reason: str, detail: str = ""):

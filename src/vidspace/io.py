@@ -146,9 +146,19 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def load_sidecar(path: str | os.PathLike) -> dict:
-    side = sidecar_path(path)
-    return read_json(side) if side.exists() else {}
+def load_sidecar(path: str | os.PathLike, side: str | os.PathLike | None = None) -> dict:
+    """The sidecar JSON of an embedding file (``side``, default: beside ``path``).
+
+    A missing sidecar is an error naming it: it holds settings (scoring, rescoring, fits)
+    without which the file would be read as something else.
+    """
+    side = Path(side) if side is not None else sidecar_path(path)
+    if not side.exists():
+        raise FileNotFoundError(
+            f"{side}: the sidecar of {path} is missing (the stage that wrote {Path(path).name} "
+            "writes both; rerun it)"
+        )
+    return read_json(side)
 
 
 def subset_videos(arrays: Mapping[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:

@@ -4,6 +4,11 @@ Rows are L2-normalised first. Quantised variants are stored dequantised (float32
 that scoring uses); ``bytes_per_vector`` records what the compressed code takes. A variant
 may also name a similarity post-processing (``scoring``: dual_softmax, inverted_softmax,
 qb_norm, with ``temperature``), which the retrieval stage applies.
+
+Everything fitted (quantizer scales, FAISS codecs, PCA, whitening) learns from the train
+split when it is disjoint from the evaluated split and large enough, and otherwise from
+the evaluated videos themselves; the sidecar's ``fits`` says which (``train`` or
+``evaluated (transductive)``) for each fitted part.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidspace.io import load_embeddings, load_sidecar, save_embeddings
+from vidspace.io import eval_rows, load_embeddings, load_sidecar, save_embeddings
 from vidspace.linalg import l2_normalize
 
 logger = logging.getLogger(__name__)
@@ -31,6 +36,9 @@ PRECISION_KINDS = (
 DIMENSION_KINDS = ("pca", "random_projection", "prefix")
 KINDS = PRECISION_KINDS + DIMENSION_KINDS
 SCORING_KEYS = ("scoring", "temperature")
+TRAIN = "train"
+TRANSDUCTIVE = "evaluated (transductive)"
+CALIBRATIONS = ("per_modality", "joint")
 
 
 def quantize_symmetric(x: np.ndarray, scale: np.ndarray, bits: int) -> np.ndarray:
@@ -57,15 +65,27 @@ def fit_pca(x: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, vt[:dim].T
 
 
-def _fit_rows(
-    arrays: dict[str, np.ndarray], video: np.ndarray, need: int
-) -> tuple[np.ndarray, str]:
-    """Rows a fitted transform learns from: the train split when it has enough rows."""
-    split = arrays.get("split")
-    train = split == "train" if split is not None else np.zeros(len(video), bool)
-    if train.sum() > need:
-        return video[train], "train"
-    return video, "gallery"
+def fit_rows(arrays: dict[str, np.ndarray], split: str, need: int = 0) -> tuple[np.ndarray, str]:
+    """Video rows a fitted transform learns from, and what they are.
+
+    The train split when the file has one that shares no video with the evaluated
+    ``split`` and has more than ``need`` rows; otherwise the evaluated videos themselves
+    (transductive, and labelled so).
+    """
+    evaluated = eval_rows(arrays, split)
+    if "split" in arrays:
+        train = np.asarray(arrays["split"]) == "train"
+        if train.sum() > need and not (train & evaluated).any():
+            return train, TRAIN
+        if train.any():
+            logger.warning(
+                "train split (%d videos) unusable for a fit needing more than %d rows "
+                "outside split %r: fitting on the evaluated videos",
+                int(train.sum()),
+                need,
+                split,
+            )
+    return evaluated, TRANSDUCTIVE
 
 
 def _faiss_codec(kind: str, spec: dict, fit: np.ndarray):
@@ -106,12 +126,31 @@ def _whitener(fit: np.ndarray, eps: float = 1e-6):
     return lambda x: ((x - mean) @ inv_sqrt).astype(np.float32)
 
 
-def apply_variant(arrays: dict[str, np.ndarray], spec: dict) -> tuple[dict[str, np.ndarray], dict]:
+def _calibration(spec: dict) -> str:
+    calibration = spec.get("calibration", "per_modality")
+    if calibration not in CALIBRATIONS:
+        raise ValueError(f"unknown calibration {calibration!r}; available: {list(CALIBRATIONS)}")
+    return calibration
+
+
+def _fitted_per_modality(fit_video, fit_text, calibration, make):
+    """One fitted coder per modality (each on its own rows), or one on both modalities."""
+    if fit_text is None or calibration == "joint":
+        shared = make(fit_video if fit_text is None else np.concatenate([fit_video, fit_text]))
+        return shared, shared
+    return make(fit_video), make(fit_text)
+
+
+def apply_variant(
+    arrays: dict[str, np.ndarray], spec: dict, split: str = "all"
+) -> tuple[dict[str, np.ndarray], dict]:
     """Transform the video (and text) embeddings of ``arrays`` as ``spec`` says.
 
-    Quantizers (int8/int4 scales, FAISS codecs) are fitted on the video gallery; PCA and
-    whitening on its train split where that exists (else the gallery). Every transform is
-    applied to both modalities.
+    Fitted parts learn from :func:`fit_rows` (the train split, or the evaluated ``split``
+    when there is none). Quantizers (int8/int4 scales, FAISS codecs) are calibrated on
+    each modality's own rows (``calibration: per_modality``, the default) or on both
+    together (``joint``), so captions are never clipped with the videos' range. PCA and
+    whitening are fitted on the video rows and applied to both modalities.
     """
     kind = spec.get("kind")
     if kind not in KINDS:
@@ -122,15 +161,29 @@ def apply_variant(arrays: dict[str, np.ndarray], spec: dict) -> tuple[dict[str, 
     text = l2_normalize(arrays["text_emb"]) if "text_emb" in arrays else None
     d = video.shape[1]
     meta: dict = {"kind": kind}
+    fits: dict[str, str] = {}
+    fn_text = None  # a different function for the captions (per-modality quantizers)
+
+    def fit_sets(need: int = 0):
+        rows, label = fit_rows(arrays, split, need)
+        captions = None if text is None else text[rows[arrays["text_video_index"]]]
+        return video[rows], captions, label
+
     if kind == "float32":
         fn, nbytes = (lambda x: x), 4 * d
     elif kind == "float16":
         fn, nbytes = (lambda x: x.astype(np.float16).astype(np.float32)), 2 * d
     elif kind in ("int8", "int4"):
         bits = 8 if kind == "int8" else 4
-        scale = calibrate_scale(video, bits)
-        fn, nbytes = (lambda x: quantize_symmetric(x, scale, bits)), bits * d / 8
-        meta["calibrated_on"] = "gallery"
+        fit_video, fit_text, fits["scale"] = fit_sets()
+        calibration = _calibration(spec)
+        scales = _fitted_per_modality(
+            fit_video, fit_text, calibration, lambda rows: calibrate_scale(rows, bits)
+        )
+        fn = lambda x, s=scales[0]: quantize_symmetric(x, s, bits)  # noqa: E731
+        fn_text = lambda x, s=scales[1]: quantize_symmetric(x, s, bits)  # noqa: E731
+        nbytes = bits * d / 8
+        meta["calibration"] = calibration
     elif kind == "binary":
         fn, nbytes = (lambda x: np.where(x >= 0, 1.0, -1.0).astype(np.float32)), d / 8
         if spec.get("rescore"):
@@ -141,22 +194,24 @@ def apply_variant(arrays: dict[str, np.ndarray], spec: dict) -> tuple[dict[str, 
             meta["rescore"] = int(spec["rescore"])
             meta["rescore_bytes_per_vector"] = float(4 * d)  # float vectors, read from disk
     elif kind.startswith("faiss_"):
-        # like int8/int4: the codec is trained on the gallery it will encode (a range
-        # learnt on the train split alone clips gallery values outside it)
-        fn, nbytes = _faiss_codec(kind, spec, video)
-        meta["fit_on"] = "gallery"
+        fit_video, fit_text, fits["codec"] = fit_sets()
+        calibration = _calibration(spec)
+        codecs = _fitted_per_modality(
+            fit_video, fit_text, calibration, lambda rows: _faiss_codec(kind, spec, rows)
+        )
+        (fn, nbytes), (fn_text, _) = codecs
+        meta["calibration"] = calibration
     else:
         dim = int(spec["dim"])
         if dim > d:
             raise ValueError(f"{kind}: dim={dim} exceeds the embedding dimension {d}")
         if kind == "pca":
-            fit, fit_on = _fit_rows(arrays, video, dim)
-            mean, proj = fit_pca(fit, dim)
+            fit_video, _, fits["pca"] = fit_sets(dim)
+            mean, proj = fit_pca(fit_video, dim)
 
             def fn(x, mean=mean, proj=proj):
                 return ((x - mean) @ proj).astype(np.float32)
 
-            meta["fit_on"] = fit_on
         elif kind == "random_projection":
             seed = int(spec.get("seed", 0))
             proj = np.random.default_rng(seed).normal(size=(d, dim)) / np.sqrt(dim)
@@ -168,31 +223,50 @@ def apply_variant(arrays: dict[str, np.ndarray], spec: dict) -> tuple[dict[str, 
         meta["dim"] = dim
     if spec.get("rescore") and kind != "binary":
         raise ValueError(f"rescore applies to the binary variant, not {kind!r}")
+    if spec.get("calibration") and "calibration" not in meta:
+        raise ValueError(f"calibration applies to quantizers (int8, int4, faiss_*), not {kind!r}")
     if spec.get("whiten"):
         if kind not in DIMENSION_KINDS:
             raise ValueError(
                 f"whiten applies to dimension variants {DIMENSION_KINDS}, not {kind!r}"
             )
-        fit, meta["whiten_fit_on"] = _fit_rows(arrays, video, int(spec["dim"]))
+        fit_video, _, fits["whitening"] = fit_sets(int(spec["dim"]))
         base = fn
-        white = _whitener(base(fit))
+        white = _whitener(base(fit_video))
         fn = lambda x: white(base(x))  # noqa: E731
         meta["whiten"] = True
     out["video_emb"] = fn(video)
     if text is not None:
-        out["text_emb"] = fn(text)
+        out["text_emb"] = (fn_text or fn)(text)
     meta["bytes_per_vector"] = float(nbytes)
     meta["dim"] = int(out["video_emb"].shape[1])
+    meta["fits"] = fits
     for key in SCORING_KEYS:
         if key in spec:
             meta[key] = spec[key]
     return out, meta
 
 
-def transform(in_path: str | Path, out_path: str | Path, name: str, spec: dict) -> dict:
+def transform(
+    in_path: str | Path,
+    out_path: str | Path,
+    name: str,
+    spec: dict,
+    split: str = "all",
+    meta_path: str | Path | None = None,
+) -> dict:
+    """The transform stage: one variant of an embedding file.
+
+    ``split`` is the evaluation split (fits avoid it where a train split allows);
+    ``meta_path`` the embedding file's sidecar (default: beside it). Fits made upstream
+    (a model's alignment) are carried into the variant's ``fits``.
+    """
     arrays = load_embeddings(in_path)
-    out, meta = apply_variant(arrays, spec)
-    meta = {"variant": name, "spec": spec, "source": load_sidecar(in_path).get("model"), **meta}
+    source = load_sidecar(in_path, meta_path)
+    out, meta = apply_variant(arrays, spec, split)
+    if source.get("align_fit_on"):
+        meta["fits"] = {"model alignment": source["align_fit_on"], **meta["fits"]}
+    meta = {"variant": name, "spec": spec, "source": source.get("model"), **meta}
     save_embeddings(out_path, out, meta)
     logger.info("%s: %s, %.0f bytes per vector", name, spec, meta["bytes_per_vector"])
     return meta

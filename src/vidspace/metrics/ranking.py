@@ -289,16 +289,21 @@ def summarise_ranks(
     return out
 
 
-def _check_ks(ks: Sequence[int], ndcg_k: int, n_videos: int, n_texts: int) -> list[int]:
+def _check_ks(ks: Sequence[int], ndcg_k: int) -> list[int]:
+    """Cut-offs as ints; any K >= 1 is defined (K at or above the gallery size counts every
+    rank, see :func:`trivial_ks`)."""
     ks = [int(k) for k in ks]
     if not ks or any(k < 1 for k in ks) or ndcg_k < 1:
         raise ValueError(f"ks and ndcg_k must be positive integers, got ks={ks}, ndcg_k={ndcg_k}")
-    largest = max(ks + [ndcg_k])
-    if n_videos and largest > n_videos:
-        raise ValueError(f"k={largest} is larger than the video gallery (N={n_videos})")
-    if n_texts and largest > n_texts:
-        raise ValueError(f"k={largest} is larger than the caption gallery (M={n_texts})")
     return ks
+
+
+def trivial_ks(ks: Sequence[int], n_videos: int, n_texts: int) -> dict[str, list[int]]:
+    """The cut-offs at or above each direction's gallery: R@K = 1 whatever the model."""
+    return {
+        "t2v": [int(k) for k in ks if k >= n_videos],
+        "v2t": [int(k) for k in ks if k >= n_texts],
+    }
 
 
 def retrieval_metrics(
@@ -321,10 +326,7 @@ def retrieval_metrics(
     ``scoring`` post-processes the similarities (see :func:`score_matrices`); ``rescore``
     re-ranks a binary shortlist by float embeddings (see :func:`query_ranks`).
     """
-    shape_v, shape_t = np.shape(video_emb), np.shape(text_emb)
-    ks = _check_ks(
-        ks, ndcg_k, shape_v[0] if len(shape_v) == 2 else 0, shape_t[0] if len(shape_t) == 2 else 0
-    )
+    ks = _check_ks(ks, ndcg_k)
     r = query_ranks(
         text_emb,
         video_emb,

@@ -9,8 +9,15 @@ import numpy as np
 
 from vidspace.linalg import l2_normalize
 from vidspace.metrics.pools import pool_metrics
-from vidspace.metrics.ranking import _check_ks, query_ranks, ranking_device, summarise_ranks
+from vidspace.metrics.ranking import (
+    _check_ks,
+    query_ranks,
+    ranking_device,
+    summarise_ranks,
+    trivial_ks,
+)
 from vidspace.metrics.statistics import bootstrap_ci, paired_bootstrap
+from vidspace.variants import TRAIN, TRANSDUCTIVE
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +33,16 @@ def evaluate_file(
     ranks_path: str | None = None,
     seed: int = 0,
     device: str = "auto",
+    meta_path: str | None = None,
 ) -> dict:
     """The retrieval stage: metrics of one (variant) embedding file on one split.
 
-    Adds bootstrap 95 % intervals of R@K (``bootstrap`` resamples of the queries), the
-    candidate-pool protocol for each size in ``pool_sizes``, and applies the variant's
-    ``scoring`` (its querybank is the train split) or binary ``rescore``. Ranking runs on
-    CUDA through torch when ``device`` allows it. Per-query ranks go to ``ranks_path``.
+    Adds bootstrap 95 % intervals of R@K (``bootstrap`` resamples of the videos, each with
+    all its captions), the candidate-pool protocol for each size in ``pool_sizes``, and
+    applies the variant's ``scoring`` (its querybank is the train split) or binary
+    ``rescore``, as its sidecar (``meta_path``, default beside the file) says; what was
+    fitted on what goes to ``fits``. Ranking runs on CUDA through torch when ``device``
+    allows it. Per-query ranks go to ``ranks_path``.
     """
     from vidspace.io import (
         atomic_path,
@@ -44,9 +54,14 @@ def evaluate_file(
     )
 
     arrays = load_embeddings(embeddings_path)
-    meta = load_sidecar(embeddings_path)
+    meta = load_sidecar(embeddings_path, meta_path)
     scoring = meta.get("scoring", "dot")
     temperature = float(meta.get("temperature", 0.01))
+    fits = dict(meta.get("fits", {}))
+    if scoring == "dual_softmax":
+        fits["dual softmax"] = TRANSDUCTIVE  # normalises over the other evaluated queries
+    elif scoring in ("inverted_softmax", "qb_norm"):
+        fits["querybank"] = TRAIN
     result: dict = {
         "source": str(embeddings_path),
         "variant": meta.get("variant"),
@@ -54,6 +69,8 @@ def evaluate_file(
         "dim": int(arrays["video_emb"].shape[1]),
         "split": split,
         "scoring": scoring,
+        "fits": fits,
+        "transductive": sorted(k for k, v in fits.items() if v == TRANSDUCTIVE),
     }
     if "text_emb" not in arrays:
         result["skipped"] = "video-only embeddings: no text to retrieve"
@@ -83,7 +100,14 @@ def evaluate_file(
         text, video = l2_normalize(sub["text_emb"]), l2_normalize(sub["video_emb"])
     index = sub["text_video_index"]
     notes: list[str] = []
-    ks = _check_ks(ks, ndcg_k, video.shape[0], text.shape[0])
+    ks = _check_ks(ks, ndcg_k)
+    trivial = trivial_ks(ks, video.shape[0], text.shape[0])
+    for direction, cut in trivial.items():
+        if cut:
+            notes.append(
+                f"{direction} R@{'/'.join(map(str, cut))}: K ≥ gallery size "
+                f"{video.shape[0] if direction == 't2v' else text.shape[0]}, every rank counts"
+            )
     rescore = None
     if meta.get("rescore"):
         rescore = (
@@ -115,6 +139,7 @@ def evaluate_file(
         rescore=rescore,
     )
     result.update(n_videos=int(video.shape[0]), n_captions=int(text.shape[0]))
+    result["trivial_ks"] = trivial
     result["t2v"] = summarise_ranks(ranks["t2v"], ks, ndcg_k)
     result["v2t"] = summarise_ranks(ranks["v2t"], ks, ndcg_k)
     firsts = {"t2v": ranks["t2v"], "v2t": np.array([p[0] for p in ranks["v2t"]])}
