@@ -93,7 +93,7 @@ def report_index():
             "comparison": f"results/comparisons/{ds}.json",
             "models": {
                 m: {
-                    "embeddings": f"results/embeddings/{ds}/{m}.npz",
+                    "embedding_meta": f"results/embeddings/{ds}/{m}.json",
                     "spectrum": f"results/spectra/{ds}/{m}.json",
                     "clustering": f"results/clustering/{ds}/{m}.json",
                     "metrics": {
@@ -115,6 +115,9 @@ def report_index():
             "projections": {
                 ds: f"results/plots/grids/{ds}_projections.png" for ds in DATASETS
             },
+            "projection_notes": {
+                ds: f"results/plots/grids/{ds}_projections.json" for ds in DATASETS
+            },
             "retrieval": {ds: f"results/plots/retrieval_{ds}.png" for ds in DATASETS},
         },
     }
@@ -132,7 +135,7 @@ def report_inputs(wildcards):
             d["comparison"],
         ]
         for md in d["models"].values():
-            files += [md["embeddings"], md["spectrum"], md["clustering"]]
+            files += [md["embedding_meta"], md["spectrum"], md["clustering"]]
             files += list(md["metrics"].values())
     for group in index["plots"].values():
         files += list(group.values())

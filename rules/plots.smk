@@ -29,6 +29,7 @@ rule plot_projections:
             caption="../report/projections.rst",
             category="Projections",
         ),
+        notes="results/plots/grids/{dataset}_projections.json",
     log:
         "logs/plot_projections/{dataset}.log",
     benchmark:
@@ -42,7 +43,7 @@ rule plot_projections:
     shell:
         "python scripts/plot.py projections --dataset {wildcards.dataset}"
         " --embeddings {params.embeddings} --split {params.split}"
-        " --seed {params.seed} --out {output.plot} > {log} 2>&1"
+        " --seed {params.seed} --out {output.plot} --notes {output.notes} > {log} 2>&1"
 
 
 rule plot_retrieval:

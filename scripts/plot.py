@@ -17,6 +17,7 @@ def main() -> None:
     g.add_argument("--embeddings", type=pairs_arg, nargs="+", required=True, metavar="MODEL=NPZ")
     g.add_argument("--split", default="test")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--notes", help="JSON listing the projections skipped (too few points)")
     r = sub.add_parser("retrieval", help="R@K against variant on one dataset")
     r.add_argument("--dataset", required=True)
     r.add_argument(
@@ -29,7 +30,9 @@ def main() -> None:
     if a.kind == "spectrum":
         plots.plot_spectrum(a.model, dict(a.spectrum), a.out)
     elif a.kind == "projections":
-        plots.plot_projection_grid(a.dataset, dict(a.embeddings), a.out, a.split, a.seed)
+        plots.plot_projection_grid(
+            a.dataset, dict(a.embeddings), a.out, a.split, a.seed, a.notes
+        )
     else:
         nested: dict[str, dict[str, str]] = {}
         for label, path in a.metrics:

@@ -96,7 +96,6 @@ def test_jsonl_and_default_ids(tmp_path, files):
     [
         (b"video,caption\nmedia/a.mp4,caf\xe9\n", "not UTF-8: byte"),
         (b"path,text\nmedia/a.mp4,x\n", "missing columns"),
-        (b"video,caption,category\nmedia/a.mp4,x,c1\nmedia/a.mp4,y,c2\n", "other attributes"),
     ],
 )
 def test_unreadable_tables(tmp_path, files, content, match):
@@ -118,3 +117,18 @@ def test_hostile_ids_are_recorded_not_used(tmp_path, files):
     failures = read_failures(raw / "failures.csv")
     assert "invalid video id" in failures["reason"][0]
     assert not (tmp_path / "etc").exists()
+
+
+def test_mislabelled_row_is_recorded_and_skipped(tmp_path, files):
+    (tmp_path / "t.csv").write_text(
+        "video,caption,category\nmedia/a.mp4,x,c1\nmedia/a.mp4,y,c2\nmedia/b.mp4,z,c2\n"
+    )
+    result, raw = _run(tmp_path, tmp_path / "t.csv")
+    captions = pd.read_parquet(raw / "captions.parquet")
+    assert captions["caption"].tolist() == ["x", "z"]
+    manifest = pd.read_parquet(raw / "manifest.parquet")
+    assert manifest["category"].tolist() == ["c1", "c2"]
+    failures = read_failures(raw / "failures.csv")
+    assert failures["stage"].tolist() == ["annotations"]
+    assert "row 3: other attributes" in failures["reason"][0]
+    assert "'c1' vs 'c2'" in failures["reason"][0]

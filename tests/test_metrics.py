@@ -138,9 +138,14 @@ def test_bad_input_raises_value_error(args, match):
         retrieval_metrics(*args, ks=(1,), ndcg_k=1)
 
 
-def test_k_larger_than_gallery():
-    with pytest.raises(ValueError, match="larger than the video gallery"):
-        retrieval_metrics(T, V, IDX, ks=(1, 5), ndcg_k=2)
+def test_k_at_or_above_the_gallery_counts_every_rank():
+    m = retrieval_metrics(T, V, IDX, ks=(1, 2, 5), ndcg_k=7)
+    for direction in ("t2v", "v2t"):
+        assert m[direction]["R@5"] == 1.0  # 2 videos, 3 captions: every rank is <= 5
+    assert m["t2v"]["R@2"] == 1.0 and m["v2t"]["R@1"] == pytest.approx(0.5)
+    from vidspace.metrics.ranking import trivial_ks
+
+    assert trivial_ks((1, 2, 5), n_videos=2, n_texts=3) == {"t2v": [2, 5], "v2t": [5]}
 
 
 # --- score post-processing, candidate pools, bootstrap ---------------------------------
@@ -510,3 +515,44 @@ def test_paired_test_resamples_videos_for_both_models():
     assert cluster["p_value"] > naive["p_value"] and cluster["n_clusters"] == n
     with pytest.raises(ValueError, match="clusters has shape"):
         paired_bootstrap(a, b, clusters=clusters[:10])
+
+
+# --- cross-check against trec_eval (pytrec-eval-terrier, MTEB's reference) -------------
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ndcg_map_mrr_match_trec_eval_without_ties(seed):
+    import pytrec_eval  # a dev dependency: CI installs it, so a missing one fails here
+
+    rng = np.random.default_rng(seed)
+    n = 40
+    index = np.r_[np.arange(n), rng.integers(0, n, 60)]  # 1 to several captions per video
+    video = rng.normal(size=(n, 12))
+    text = video[index] + rng.normal(scale=1.5, size=(index.size, 12))
+    ours = retrieval_metrics(text, video, index, ks=(1,), ndcg_k=10)
+    scores = text @ video.T  # continuous: no ties
+    directions = {
+        "t2v": (scores, {f"q{i}": {f"d{g}": 1} for i, g in enumerate(index)}),
+        "v2t": (
+            scores.T,
+            {f"q{j}": {f"d{c}": 1 for c in np.flatnonzero(index == j)} for j in range(n)},
+        ),
+    }
+    for direction, (matrix, qrels) in directions.items():
+        run = {
+            f"q{q}": {f"d{d}": float(s) for d, s in enumerate(row)}
+            for q, row in enumerate(matrix)
+            if f"q{q}" in qrels
+        }
+        evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "map", "recip_rank"})
+        per_query = evaluator.evaluate(run)
+        for ours_key, trec_key in (
+            ("NDCG@10", "ndcg_cut_10"),
+            ("mAP", "map"),
+            ("MRR", "recip_rank"),
+        ):
+            reference = np.mean([m[trec_key] for m in per_query.values()])
+            assert ours[direction][ours_key] == pytest.approx(reference, abs=1e-9), (
+                direction,
+                ours_key,
+            )

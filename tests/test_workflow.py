@@ -165,3 +165,101 @@ def test_bad_config_stops_before_any_job(tmp_path, edit, message):
     assert proc.returncode != 0
     assert message in proc.stderr + proc.stdout
     assert "Job stats" not in proc.stdout
+
+
+def _small_csv_config(workdir, n_good: int) -> dict:
+    """A user's CSV: ``n_good`` real clips beside broken, empty, missing and mislabelled rows."""
+    from vidspace.datasets.synthetic import render_clip, write_mp4
+
+    media = workdir / "media"
+    media.mkdir()
+    rng = np.random.default_rng(0)
+    rows = []
+    colours = ["red", "green", "blue", "yellow"]
+    for i in range(n_good):
+        frames = render_clip(colours[i], "circle", "left" if i % 2 else "up", "gray", rng, 32, 8)
+        write_mp4(media / f"clip{i}.mp4", frames, fps=4)
+        category = "up" if i % 2 == 0 else "left"
+        rows += [
+            (f"media/clip{i}.mp4", f"a {colours[i]} circle", f"clip{i}", category),
+            (f"media/clip{i}.mp4", f"the {colours[i]} one moving", f"clip{i}", category),
+        ]
+    (media / "empty.mp4").write_bytes(b"")
+    (media / "text.mp4").write_text("this is not a video\n")
+    data = (media / "clip0.mp4").read_bytes()
+    (media / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    rows += [
+        ("media/empty.mp4", "an empty file", "empty", "up"),
+        ("media/text.mp4", "a text file", "text", "up"),
+        ("media/truncated.mp4", "a cut download", "truncated", "up"),
+        ("media/nowhere.mp4", "a missing file", "nowhere", "up"),
+        ("media/clip0.mp4", "mislabelled", "clip0", "left"),  # clip0 is 'up' above
+    ]
+    pd.DataFrame(rows, columns=["video", "caption", "video_id", "category"]).to_csv(
+        workdir / "mine.csv", index=False
+    )
+    config = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    config["datasets"] = {
+        "mine": {"adapter": "csv", "sampling": "u4", "options": {"path": "mine.csv"}}
+    }
+    config["models"] = {
+        "random": {"adapter": "random", "dim": 16},
+        "motion": {"adapter": "descriptor"},
+    }
+    config["variants"] = {
+        "float32": {"kind": "float32"},
+        "pca1": {"kind": "pca", "dim": 1},
+        "binary-r50": {"kind": "binary", "rescore": 50},
+    }
+    config["evaluation"].update(ks=[1, 5, 10], ndcg_k=10, pool_sizes=[20], bootstrap=50)
+    return config
+
+
+@pytest.mark.parametrize("n_good", [4, 2, 1])
+def test_small_user_csv_runs_to_a_report_that_says_what_was_skipped(tmp_path, n_good):
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    config = _small_csv_config(workdir, n_good)
+    workdir = make_workdir(workdir, config)
+    snakemake(["--cores", "2", "--configfile", "tiny.yaml"], workdir)
+    report = (workdir / "results/report.md").read_text()
+    # the four broken rows are counted with their reasons; the mislabelled caption is dropped
+    assert f"| mine | {n_good}/{n_good + 4} |" in report
+    for broken in ("empty", "text", "truncated", "nowhere", "other attributes"):
+        assert broken in report
+    metrics = json.loads((workdir / "results/metrics/mine/random/float32.json").read_text())
+    assert metrics["n_videos"] == n_good
+    assert metrics["t2v"]["R@5"] == 1.0
+    assert metrics["trivial_ks"]["t2v"] == [k for k in (1, 5, 10) if k >= n_good]
+    assert "‡ K ≥ gallery" in report
+    rescored = json.loads((workdir / "results/metrics/mine/random/binary-r50.json").read_text())
+    assert any("covers all" in n for n in rescored["notes"])
+    assert any("C=20 skipped" in n for n in metrics["notes"])
+    pca = json.loads((workdir / "results/metrics/mine/random/pca1.json").read_text())
+    assert pca["transductive"] == ["pca"] and "† transductive" in report
+    skipped = report[report.index("## Skipped") :]
+    assert "C=20 skipped" in skipped and "covers all" in skipped
+    if n_good < 4:
+        assert "umap projection" in skipped and "tsne projection" in skipped
+        assert ("k-means needs more videos" if n_good == 2 else "only one category") in skipped
+    else:
+        assert "projection" not in skipped
+    if n_good == 1:
+        assert "video uniformity skipped" in skipped
+    assert (workdir / "results/plots/grids/mine_projections.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_tiny_workflow_gives_the_same_numbers_twice(tiny_run, tmp_path):
+    """A second run from scratch (new clips, frames, embeddings) writes byte-identical
+    metrics, spectra, clustering and comparison files."""
+    folders = ("metrics", "spectra", "clustering", "comparisons")
+    first = {
+        p.relative_to(tiny_run): p.read_bytes()
+        for folder in folders
+        for p in sorted((tiny_run / "results" / folder).rglob("*.json"))
+    }
+    assert len(first) > 20
+    again = make_workdir(tmp_path / "again")
+    snakemake([*map(str, first), "--cores", "2", "--configfile", "tiny.yaml"], again)
+    for path, data in first.items():
+        assert (again / path).read_bytes() == data, path

@@ -55,7 +55,13 @@ def analyze_file(embeddings_path: str, out_path: str, split: str = "test", seed:
     if cats is None or not np.any(cats != ""):
         result["skipped"] = "the dataset has no categories"
     elif np.unique(cats[cats != ""]).size < 2:
-        result["skipped"] = f"only one category ({cats[cats != ''][0]!r})"
+        result["skipped"] = f"only one category ({str(cats[cats != ''][0])!r})"
+    elif np.unique(cats[cats != ""]).size > int(np.sum(cats != "")) - 1:
+        n_cats = np.unique(cats[cats != ""]).size
+        result["skipped"] = (
+            f"{int(np.sum(cats != ''))} labelled videos for {n_cats} categories: "
+            "k-means needs more videos than categories"
+        )
     else:
         labelled = cats != ""
         result["video"] = kmeans_against_categories(

@@ -12,7 +12,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vidspace.io import atomic_path, eval_rows, load_embeddings, read_json, subset_videos  # noqa: E402
+from vidspace.io import (  # noqa: E402
+    atomic_path,
+    eval_rows,
+    load_embeddings,
+    read_json,
+    subset_videos,
+    write_json,
+)
 from vidspace.linalg import l2_normalize  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -60,10 +67,15 @@ def plot_spectrum(model: str, spectra: Mapping[str, str | Path], out_png: str | 
     _save(fig, out_png)
 
 
+MIN_PROJECTION_POINTS = 4
+
+
 def _project(x: np.ndarray, method: str, seed: int) -> np.ndarray:
     n = x.shape[0]
-    if n < 4:
-        raise ValueError(f"a {method} projection needs at least 4 points, got {n}")
+    if n < MIN_PROJECTION_POINTS:
+        raise ValueError(
+            f"a {method} projection needs at least {MIN_PROJECTION_POINTS} points, got {n}"
+        )
     if method == "umap":
         import umap
 
@@ -81,11 +93,15 @@ def plot_projection_grid(
     out_png: str | Path,
     split: str = "test",
     seed: int = 0,
-) -> None:
+    notes_path: str | Path | None = None,
+) -> dict:
     """UMAP and t-SNE of each model's video embeddings, coloured by category, one legend.
 
     ``embeddings`` maps a model name to its embedding file. Rows: models; columns: methods.
+    A projection with too few points is skipped: its panel says why, and so does the
+    JSON at ``notes_path`` (``{"skipped": {model: {method: reason}}}``, read by the report).
     """
+    skipped: dict[str, dict[str, str]] = {}
     models = list(embeddings)
     fig, axes = plt.subplots(len(models), 2, figsize=(8, 3.6 * len(models)), squeeze=False)
     categories: list[str] = []
@@ -101,6 +117,28 @@ def plot_projection_grid(
                 categories.append(c)
         for col, method in enumerate(("umap", "tsne")):
             ax = axes[row, col]
+            label = "UMAP" if method == "umap" else "t-SNE"
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{model}: {label}", fontsize=10)
+            if x.shape[0] < MIN_PROJECTION_POINTS:
+                reason = (
+                    f"{x.shape[0]} videos evaluated; "
+                    f"a projection needs at least {MIN_PROJECTION_POINTS}"
+                )
+                skipped.setdefault(model, {})[method] = reason
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"{label} skipped:\n{reason}",
+                    ha="center",
+                    va="center",
+                    wrap=True,
+                    fontsize=9,
+                    transform=ax.transAxes,
+                    color="0.35",
+                )
+                continue
             xy = _project(x, method, seed)
             for c in np.unique(cats):
                 m = cats == c
@@ -114,22 +152,27 @@ def plot_projection_grid(
                     alpha=0.85,
                     linewidths=0,
                 )
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(f"{model}: {'UMAP' if method == 'umap' else 't-SNE'}", fontsize=10)
     ordered = sorted(handles)
-    fig.legend(
-        [handles[c] for c in ordered],
-        [c or "(none)" for c in ordered],
-        loc="lower center",
-        ncol=min(8, len(ordered)),
-        frameon=False,
-        markerscale=2,
-        bbox_to_anchor=(0.5, -0.01),
-    )
+    if ordered:
+        fig.legend(
+            [handles[c] for c in ordered],
+            [c or "(none)" for c in ordered],
+            loc="lower center",
+            ncol=min(8, len(ordered)),
+            frameon=False,
+            markerscale=2,
+            bbox_to_anchor=(0.5, -0.01),
+        )
     fig.suptitle(f"{dataset}: video embeddings by category ({split} split)")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     _save(fig, out_png)
+    notes = {"skipped": skipped}
+    if notes_path:
+        write_json(notes_path, notes)
+    for model, methods in skipped.items():
+        for method, reason in methods.items():
+            logger.warning("%s %s projection skipped: %s", model, method, reason)
+    return notes
 
 
 def plot_retrieval(

@@ -14,9 +14,12 @@ from pathlib import Path
 import pandas as pd
 
 from vidspace import __version__
-from vidspace.io import atomic_path, load_sidecar, read_failures, read_json
+from vidspace.io import atomic_path, read_failures, read_json
 
 logger = logging.getLogger(__name__)
+
+TRIVIAL = "‡"
+TRANSDUCTIVE = "†"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -41,8 +44,11 @@ def _rel(path: str, report_dir: Path) -> str:
     return Path(os.path.relpath(Path(path).resolve(), report_dir.resolve())).as_posix()
 
 
+MAX_FAILURE_ROWS = 50  # per dataset; the rest are counted and left in failures.csv
+
+
 def _data_section(datasets: dict) -> str:
-    rows = []
+    rows, failed = [], []
     for name, d in datasets.items():
         manifest = pd.read_parquet(d["manifest"])
         captions = pd.read_parquet(d["captions"])
@@ -54,9 +60,7 @@ def _data_section(datasets: dict) -> str:
         ok = len(manifest) - len(fr_fail)
         lost = set(dl_videos["video_id"]) | set(fr_fail["video_id"])
         kept_captions = int((~captions["video_id"].isin(lost)).sum())
-        reasons = "; ".join(
-            f"{r.video_id}: {r.reason}" for r in pd.concat([dl_fail, fr_fail]).itertuples()
-        )[:300]
+        annotations = int((dl_fail["stage"] == "annotations").sum())
         rows.append(
             [
                 name,
@@ -64,20 +68,39 @@ def _data_section(datasets: dict) -> str:
                 dl_videos["video_id"].nunique(),
                 len(fr_fail),
                 f"{kept_captions}/{len(captions)}",
-                reasons or "–",
+                annotations,
             ]
         )
-    return "## Data\n\n" + _table(
+        every = pd.concat([dl_fail, fr_fail])
+        failed += [
+            [name, r.video_id, r.stage, r.reason] for r in every.head(MAX_FAILURE_ROWS).itertuples()
+        ]
+        if len(every) > MAX_FAILURE_ROWS:
+            failed.append(
+                [
+                    name,
+                    "…",
+                    "…",
+                    f"{len(every) - MAX_FAILURE_ROWS} more in "
+                    f"{d['download_failures']} and {d['frame_failures']}",
+                ]
+            )
+    out = "## Data\n\n" + _table(
         [
             "Dataset",
             "Videos embedded",
             "Failed download",
             "Failed decoding",
             "Captions kept",
-            "Failures (id: reason)",
+            "Annotation rows skipped",
         ],
         rows,
     )
+    if failed:
+        out += "\n\nFailed videos and skipped annotation rows:\n\n" + _table(
+            ["Dataset", "Video", "Stage", "Reason"], failed
+        )
+    return out
 
 
 def _spectrum_section(datasets: dict, plots: dict, report_dir: Path) -> str:
@@ -129,7 +152,9 @@ def _spectrum_section(datasets: dict, plots: dict, report_dir: Path) -> str:
             row("Alignment", lambda r: _f(r.get("alignment"), 4)),
             row(
                 "Uniformity (video / text)",
-                lambda r: f"{r['video_uniformity']:.3f} / " + (_f(r.get("text_uniformity"), 3)),
+                lambda r: (
+                    _f(r.get("video_uniformity"), 3) + " / " + _f(r.get("text_uniformity"), 3)
+                ),
             ),
             row(
                 "Dims for 90/95/99 % variance (video, centred)",
@@ -161,10 +186,15 @@ def _retrieval_section(
             out.append(f"### {ds}\n\nNo model with a text tower: nothing to retrieve.")
             continue
         rows = []
+
+        def recall(r: dict, direction: str, k: int) -> str:
+            trivial = k in r.get("trivial_ks", {}).get(direction, [])
+            return _f(r[direction][f"R@{k}"]) + (TRIVIAL if trivial else "")
+
         for direction, label in (("t2v", "text→video"), ("v2t", "video→text")):
             rows += [
                 [f"{label} R@{kk}"]
-                + [" / ".join(_f(res[m][direction][f"R@{k}"]) for k in ks) for m in models],
+                + [" / ".join(recall(res[m], direction, k) for k in ks) for m in models],
                 [f"{label} NDCG@{ndcg_k}"]
                 + [_f(res[m][direction][f"NDCG@{ndcg_k}"]) for m in models],
                 [f"{label} mAP"] + [_f(res[m][direction]["mAP"]) for m in models],
@@ -174,7 +204,7 @@ def _retrieval_section(
             for direction, label in (("t2v", "text→video"), ("v2t", "video→text")):
                 k = ks[0]
                 rows.append(
-                    [f"{label} R@{k} 95 % CI"]
+                    [f"{label} R@{k} 95 % CI (videos resampled)"]
                     + [
                         "[{:.2f}, {:.2f}]".format(*res[m]["ci95"][direction][f"R@{k}"])
                         for m in models
@@ -185,6 +215,11 @@ def _retrieval_section(
             f"### {ds} ({first['n_videos']} videos, {first['n_captions']} captions, "
             f"split `{first['split']}`)\n\n" + _table(["Models"] + models, rows)
         )
+        if any(any(res[m].get("trivial_ks", {}).values()) for m in models):
+            out.append(
+                f"{TRIVIAL} K ≥ gallery: the gallery has at most K items, so every rank counts "
+                "and R@K is 1 whatever the model."
+            )
         video_only = [m for m in d["models"] if m not in models]
         if video_only:
             out.append(
@@ -229,27 +264,46 @@ def _retrieval_section(
             if crow:
                 out.append(
                     f"Paired bootstrap ({comp['bootstrap_resamples']} resamples of the same "
-                    f"queries), difference in R@{ks[0]}:\n\n"
+                    f"videos for both models, each video with all its captions), difference "
+                    f"in R@{ks[0]}:\n\n"
                     + _table(["Models", "Direction", "Δ", "95 % CI", "p"], crow)
                 )
         variants = list(next(iter(d["models"].values()))["metrics"])
         vrows = []
+        transductive = False
         for v in variants:
-            cells = []
+            cells, fitted = [], {}
             for m in models:
                 r = read_json(d["models"][m]["metrics"][v])
+                if "skipped" in r:
+                    cells.append("–")
+                    continue
+                mark = TRANSDUCTIVE if r.get("transductive") else ""
+                transductive |= bool(mark)
                 cells.append(
-                    "–"
-                    if "skipped" in r
-                    else f"{r['t2v'][f'R@{ks[0]}']:.2f} ({r['bytes_per_vector']:.0f} B"
+                    f"{r['t2v'][f'R@{ks[0]}']:.2f}{mark} ({r['bytes_per_vector']:.0f} B"
                     + (f" + float rescoring of top {r['rescore']}" if r.get("rescore") else "")
                     + ")"
                 )
-            vrows.append([v] + cells)
+                for part, on in r.get("fits", {}).items():
+                    if part != "model alignment":  # a property of the model, not the variant
+                        fitted.setdefault(f"{part}: {on}", []).append(m)
+            fits = "; ".join(
+                label + ("" if len(ms) == len(models) else f" ({', '.join(ms)})")
+                for label, ms in fitted.items()
+            )
+            vrows.append([v] + cells + [fits or "nothing fitted"])
         out.append(
-            f"Text→video R@{ks[0]} by variant (bytes per vector):\n\n"
-            + _table(["Variant"] + models, vrows)
+            f"Text→video R@{ks[0]} by variant (bytes per vector), and what each fitted part "
+            "learnt from:\n\n" + _table(["Variant"] + models + ["Fitted on"], vrows)
         )
+        if transductive:
+            out.append(
+                f"{TRANSDUCTIVE} transductive: a part of this variant was fitted on the evaluated "
+                "videos or queries themselves (no disjoint train split, or a scoring such as dual "
+                "softmax that normalises over the evaluated queries); not comparable with "
+                "numbers fitted on a train split."
+            )
         if ds in plots.get("retrieval", {}):
             out.append(f"![retrieval_{ds}]({_rel(plots['retrieval'][ds], report_dir)})")
     return "\n\n".join(out)
@@ -290,11 +344,41 @@ def _projection_section(plots: dict, report_dir: Path) -> str:
     return "\n\n".join(out)
 
 
+def _skipped_section(datasets: dict, plots: dict) -> str:
+    """Everything a stage skipped or flagged, with its reason, in one place."""
+    rows: list[list[str]] = []
+    for ds, d in datasets.items():
+        for m, md in d["models"].items():
+            by_note: dict[str, list[str]] = {}
+            for v, path in md["metrics"].items():
+                r = read_json(path)
+                for note in ([r["skipped"]] if "skipped" in r else []) + r.get("notes", []):
+                    by_note.setdefault(note, []).append(v)
+            for note, variants in by_note.items():
+                where = (
+                    "all variants" if len(variants) == len(md["metrics"]) else ", ".join(variants)
+                )
+                rows.append([ds, m, f"retrieval ({where})", note])
+            clustering = read_json(md["clustering"])
+            if "skipped" in clustering:
+                rows.append([ds, m, "clustering", clustering["skipped"]])
+            rows += [[ds, m, "spectrum", n] for n in read_json(md["spectrum"]).get("notes", [])]
+        notes_path = plots.get("projection_notes", {}).get(ds)
+        if notes_path:
+            for m, methods in read_json(notes_path).get("skipped", {}).items():
+                rows += [[ds, m, f"{method} projection", why] for method, why in methods.items()]
+    if not rows:
+        return "## Skipped\n\nNothing was skipped."
+    return "## Skipped\n\nWhat a stage left out or could only compute trivially, and why:\n\n" + (
+        _table(["Dataset", "Model", "Stage", "Reason"], rows)
+    )
+
+
 def _cost_section(datasets: dict) -> str:
     rows = []
     for ds, d in datasets.items():
         for m, md in d["models"].items():
-            meta = load_sidecar(md["embeddings"])
+            meta = read_json(md["embedding_meta"])
             rows.append(
                 [
                     ds,
@@ -326,6 +410,7 @@ def write_report(index: dict, out_path: str | Path) -> None:
         _clustering_section(datasets),
         _projection_section(plots, report_dir),
         _cost_section(datasets),
+        _skipped_section(datasets, plots),
     ]
     with atomic_path(out_path, suffix=".md") as tmp:
         tmp.write_text("\n\n".join(parts) + "\n")

@@ -184,21 +184,31 @@ def analyze_file(embeddings_path: str, out_path: str, split: str = "test") -> di
     arrays = load_embeddings(embeddings_path)
     arrays = subset_videos(arrays, eval_rows(arrays, split))
     video = l2_normalize(arrays["video_emb"])
+    notes = []
+
+    def uniformity_or_note(x: np.ndarray, modality: str) -> float | None:
+        if x.shape[0] < 2:
+            notes.append(f"{modality} uniformity skipped: {x.shape[0]} row (needs 2)")
+            return None
+        return uniformity(x)
+
     result: dict = {
         "source": str(embeddings_path),
         "split": split,
         "video": spectrum_stats(video),
         "video_centered": spectrum_stats(video, center=True),
-        "video_uniformity": uniformity(video),
+        "video_uniformity": uniformity_or_note(video, "video"),
     }
     if "text_emb" in arrays:
         text = l2_normalize(arrays["text_emb"])
         result.update(
             text=spectrum_stats(text),
             text_centered=spectrum_stats(text, center=True),
-            text_uniformity=uniformity(text),
+            text_uniformity=uniformity_or_note(text, "text"),
             modality_gap=modality_gap(video, text),
             alignment=alignment(video, text, arrays["text_video_index"]),
         )
+    if notes:
+        result["notes"] = notes
     write_json(out_path, result)
     return result

@@ -61,6 +61,14 @@ def _place(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
 
 
+def _differences(known: dict, attrs: dict) -> str:
+    return ", ".join(
+        f"{k}: {known.get(k)!r} vs {attrs.get(k)!r}"
+        for k in sorted(set(known) | set(attrs))
+        if str(known.get(k)) != str(attrs.get(k))
+    )
+
+
 def load_csv_dataset(
     video_dir: str | Path,
     path: str,
@@ -98,10 +106,16 @@ def load_csv_dataset(
         attrs = {"video": video, **{k: row.get(k) for k in OPTIONAL[1:] if k in row}}
         known = videos.setdefault(video_id, attrs)
         if known != attrs:
-            raise ValueError(
-                f"{table_path}: row {n} gives video {video_id!r} other attributes "
-                f"than an earlier row: {known} vs {attrs}"
+            # a mislabelled row: keep the first description of the video, skip this caption
+            failures.append(
+                {
+                    "video_id": video_id,
+                    "stage": "annotations",
+                    "reason": f"row {n}: other attributes than an earlier row of this video "
+                    f"({_differences(known, attrs)}); caption skipped",
+                }
             )
+            continue
         captions.append({"video_id": video_id, "caption": caption})
     items, local_rows = [], []
     for video_id, attrs in videos.items():

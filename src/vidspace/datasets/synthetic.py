@@ -101,9 +101,10 @@ def render_clip(
 
 
 # BT.601 limited range ("TV" levels), what H.264 decoders assume for untagged SD video
-_RGB_TO_YUV = np.array(
-    [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]
-) / 255.0
+_RGB_TO_YUV = (
+    np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]])
+    / 255.0
+)
 _YUV_OFFSET = np.array([16.0, 128.0, 128.0])
 
 
