@@ -20,7 +20,12 @@ from vidspace.linalg import l2_normalize
 from vidspace.metrics import retrieval_metrics
 from vidspace.variants import apply_variant, calibrate_scale, fit_rows, quantize_symmetric
 
-KINDS = ({"kind": "int8"}, {"kind": "int4"}, {"kind": "faiss_sq4"}, {"kind": "faiss_pq", "m": 8, "nbits": 4})
+KINDS = (
+    {"kind": "int8"},
+    {"kind": "int4"},
+    {"kind": "faiss_sq4"},
+    {"kind": "faiss_pq", "m": 8, "nbits": 4},
+)
 
 
 def gapped_pairs(n: int = 2000, d: int = 256, gap: float = 0.8, seed: int = 0) -> dict:

@@ -30,9 +30,7 @@ def main() -> None:
     if a.kind == "spectrum":
         plots.plot_spectrum(a.model, dict(a.spectrum), a.out)
     elif a.kind == "projections":
-        plots.plot_projection_grid(
-            a.dataset, dict(a.embeddings), a.out, a.split, a.seed, a.notes
-        )
+        plots.plot_projection_grid(a.dataset, dict(a.embeddings), a.out, a.split, a.seed, a.notes)
     else:
         nested: dict[str, dict[str, str]] = {}
         for label, path in a.metrics:
