@@ -40,6 +40,15 @@ def get_dataset_spec(wildcards):
     return as_json(config["datasets"][wildcards.dataset])
 
 
+def get_download_sources(wildcards):
+    """Local files the download reads: a CSV table, or {path: ...} sources of an adapter."""
+    spec = config["datasets"][wildcards.dataset]
+    options = spec.get("options", {})
+    if spec["adapter"] == "csv":
+        return [options["path"]]
+    return [v["path"] for v in options.values() if isinstance(v, dict) and "path" in v]
+
+
 def get_sampling_spec(wildcards):
     return as_json(config["samplings"][wildcards.sampling])
 

@@ -1,4 +1,6 @@
 rule download:
+    input:
+        sources=get_download_sources,
     output:
         manifest="data/raw/{dataset}/manifest.parquet",
         captions="data/raw/{dataset}/captions.parquet",
@@ -21,7 +23,8 @@ rule download:
 
 rule sample_frames:
     input:
-        manifest="data/raw/{dataset}/manifest.parquet",
+        manifest=rules.download.output.manifest,
+        videos=rules.download.output.videos,
     output:
         frames="data/frames/{dataset}/{sampling}/frames.npz",
         failures="data/frames/{dataset}/{sampling}/failures.csv",

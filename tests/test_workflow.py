@@ -247,6 +247,12 @@ def test_small_user_csv_runs_to_a_report_that_says_what_was_skipped(tmp_path, n_
     if n_good == 1:
         assert "video uniformity skipped" in skipped
     assert (workdir / "results/plots/grids/mine_projections.png").read_bytes()[:4] == b"\x89PNG"
+    if n_good == 4:
+        # the user's table is a declared input: editing it reruns the download and after
+        table = workdir / "mine.csv"
+        table.write_text(table.read_text().replace("a red circle", "a red disc"))
+        counts = _job_counts(snakemake(["-n", "--configfile", "tiny.yaml"], workdir).stdout)
+        assert counts["download"] == 1 and counts["report"] == 1
 
 
 def test_the_tiny_workflow_gives_the_same_numbers_twice(tiny_run, tmp_path):
