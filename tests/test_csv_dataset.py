@@ -38,7 +38,7 @@ def _run(tmp_path, table_path):
     raw = tmp_path / "raw"
     return download(
         "csv",
-        {"path": str(table_path), "timeout": 5},
+        {"path": str(table_path), "timeout": 60},
         0,
         raw / "manifest.parquet",
         raw / "captions.parquet",

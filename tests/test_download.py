@@ -144,11 +144,9 @@ def test_many_files_with_faults_all_verified_once(server, tmp_path):
     assert all(p.read_bytes() == BODY + p.stem.encode() for p in ok)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.bin" for n in names)
     before = dict(faults.hits)
-    start = time.perf_counter()
     again, failed = fetch_many(items, workers=4)
     assert failed == [] and len(again) == 20
     assert faults.hits == before  # nothing fetched twice
-    assert time.perf_counter() - start < 30  # sanity bound, not a timing assertion
 
 
 def test_one_failure_does_not_stop_the_rest(server, tmp_path):
