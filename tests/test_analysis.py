@@ -208,21 +208,25 @@ def test_config_cross_references():
         validate_config(config)
 
 
-def test_script_reports_bad_input_in_one_line(tmp_path):
-    proc = subprocess.run(
+def _retrieval_script(embeddings, out):
+    return subprocess.run(
         [
             sys.executable,
             "scripts/retrieval.py",
             "--embeddings",
-            str(tmp_path / "no.npz"),
+            str(embeddings),
             "--out",
-            str(tmp_path / "m.json"),
+            str(out),
         ],
         cwd=REPO,
         env=tool_env(),
         capture_output=True,
         text=True,
     )
+
+
+def test_script_reports_bad_input_in_one_line(tmp_path):
+    proc = _retrieval_script(tmp_path / "no.npz", tmp_path / "m.json")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in proc.stderr
@@ -233,20 +237,7 @@ def test_missing_variant_sidecar_is_named_not_guessed(tmp_path):
     """Without its sidecar a dual-softmax variant would be scored as a dot product."""
     save_embeddings(tmp_path / "v.npz", _arrays(), {"scoring": "dual_softmax"})
     (tmp_path / "v.json").unlink()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "scripts/retrieval.py",
-            "--embeddings",
-            str(tmp_path / "v.npz"),
-            "--out",
-            str(tmp_path / "m.json"),
-        ],
-        cwd=REPO,
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-    )
+    proc = _retrieval_script(tmp_path / "v.npz", tmp_path / "m.json")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and f"{tmp_path / 'v.json'}" in last and "missing" in last
