@@ -133,6 +133,12 @@ def test_retrieval_metrics_record_fits_and_transductive_parts(tmp_path):
             ["dual softmax"],
         ),
         "qb": ({"kind": "float32", "scoring": "qb_norm"}, "test", {"querybank": "train"}, []),
+        "qb-all": (
+            {"kind": "float32", "scoring": "qb_norm"},
+            "all",
+            {"querybank": TRANSDUCTIVE},
+            ["querybank"],
+        ),
     }
     for name, (spec, split, fits, transductive) in cases.items():
         transform(tmp_path / "e.npz", tmp_path / f"{name}.npz", name, spec, split)

@@ -60,8 +60,6 @@ def evaluate_file(
     fits = dict(meta.get("fits", {}))
     if scoring == "dual_softmax":
         fits["dual softmax"] = TRANSDUCTIVE  # normalises over the other evaluated queries
-    elif scoring in ("inverted_softmax", "qb_norm"):
-        fits["querybank"] = TRAIN
     result: dict = {
         "source": str(embeddings_path),
         "variant": meta.get("variant"),
@@ -92,9 +90,13 @@ def evaluate_file(
             )
         bank = subset_videos(arrays, train)
         querybank = (l2_normalize(bank["text_emb"]), l2_normalize(bank["video_emb"]))
-    if meta.get("kind") == "binary":
+        # with split 'all' the train queries are evaluated too
+        fits["querybank"] = TRANSDUCTIVE if (train & evaluated).any() else TRAIN
+        result["transductive"] = sorted(k for k, v in fits.items() if v == TRANSDUCTIVE)
+    if meta.get("kind") == "binary" and scoring == "dot":
         # sign codes all have norm sqrt(D): normalising changes no order, but it turns the
         # integer agreement counts into rounded fractions whose ties then break by rounding
+        # (a temperature-based scoring keeps the cosine scale, so it is normalised below)
         text, video = (np.asarray(sub[k], np.float32) for k in ("text_emb", "video_emb"))
     else:
         text, video = l2_normalize(sub["text_emb"]), l2_normalize(sub["video_emb"])
