@@ -259,3 +259,104 @@ def test_msrvtt_train_split_with_all_captions_and_vatex_id_list(tmp_path, monkey
         },
     )
     assert manifest["video_id"].tolist() == ["EEEEEEEEEEE_000000_000010"]
+
+
+def test_msrvtt_standard_protocol_from_a_local_archive(tmp_path):
+    """train-9k + 1k-A in one dataset, every table a member of one local zip (as in the
+    published msrvtt_data.zip); categories from MSRVTT_data.json's videos."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for n in (1, 2, 7010):
+        _clip(videos / f"video{n}.mp4")
+    data = {
+        "videos": [
+            {"video_id": "video1", "category": 17, "split": "train"},
+            {"video_id": "video2", "category": 3, "split": "train"},
+            {"video_id": "video7010", "category": 0, "split": "test"},
+        ],
+        "sentences": [
+            {"video_id": "video1", "caption": "a man cooks", "sen_id": 0},
+            {"video_id": "video1", "caption": "someone fries eggs", "sen_id": 1},
+            {"video_id": "video2", "caption": "a football match", "sen_id": 2},
+            {"video_id": "video7010", "caption": "a band plays", "sen_id": 3},
+            {"video_id": "video7010", "caption": "people on a stage", "sen_id": 4},
+        ],
+    }
+    with zipfile.ZipFile(tmp_path / "msrvtt_data.zip", "w") as z:
+        z.writestr("msrvtt_data/MSRVTT_data.json", json.dumps(data))
+        z.writestr("msrvtt_data/MSRVTT_train.9k.csv", "video_id\nvideo1\nvideo2\n")
+        z.writestr(
+            "msrvtt_data/MSRVTT_JSFUSION_test.csv",
+            "key,vid_key,video_id,sentence\nret0,msr7010,video7010,a band plays live\n",
+        )
+
+    def member(name):
+        return {"path": str(tmp_path / "msrvtt_data.zip"), "member": f"msrvtt_data/{name}"}
+
+    manifest, captions, failures, raw = _download(
+        tmp_path,
+        "msrvtt",
+        {
+            "split": "train-9k+1k-A",
+            "annotations": member("MSRVTT_JSFUSION_test.csv"),
+            "data": member("MSRVTT_data.json"),
+            "train_list": member("MSRVTT_train.9k.csv"),
+            "videos": {"path": str(videos)},
+        },
+    )
+    assert manifest["video_id"].tolist() == ["video1", "video2", "video7010"]
+    assert manifest["split"].tolist() == ["train", "train", "test"]
+    assert manifest["category"].tolist() == ["cooking", "sports/actions", "music"]
+    # train clips bring all their captions, the 1k-A clip its one JSFusion sentence
+    assert captions["caption"].tolist() == [
+        "a man cooks",
+        "someone fries eggs",
+        "a football match",
+        "a band plays live",
+    ]
+    assert failures.empty
+    with pytest.raises(ValueError, match="is not in"):
+        _download(tmp_path / "x", "msrvtt", {"annotations": member("nope.csv"), "videos": {}})
+
+
+def test_youcook2_recipe_names_from_label_foodtype(tmp_path, monkeypatch):
+    monkeypatch.setattr(vidspace.youtube, "_default_factory", lambda: FakeYDL)
+    FakeYDL.errors = {}
+    (tmp_path / "yc2.json").write_text(
+        json.dumps(
+            {
+                "database": {
+                    "CCCCCCCCCCC": {
+                        "subset": "validation",
+                        "recipe_type": "113",
+                        "annotations": [{"id": 0, "segment": [5, 12], "sentence": "crack eggs"}],
+                    },
+                    "FFFFFFFFFFF": {
+                        "subset": "validation",
+                        "recipe_type": "999",  # not in the label file: the id stays
+                        "annotations": [{"id": 0, "segment": [0, 4], "sentence": "slice"}],
+                    },
+                }
+            }
+        )
+    )
+    (tmp_path / "label_foodtype.csv").write_text("101,hamburger\n113,omelet\n")
+    manifest, _, _, _ = _download(
+        tmp_path,
+        "youcook2",
+        {
+            "annotations": {"path": str(tmp_path / "yc2.json")},
+            "labels": {"path": str(tmp_path / "label_foodtype.csv")},
+        },
+    )
+    assert manifest["category"].tolist() == ["omelet", "999"]
+    (tmp_path / "bad.csv").write_text("id,name\n101,hamburger\n")
+    with pytest.raises(ValueError, match="without a header"):
+        _download(
+            tmp_path / "b",
+            "youcook2",
+            {
+                "annotations": {"path": str(tmp_path / "yc2.json")},
+                "labels": {"path": str(tmp_path / "bad.csv")},
+            },
+        )

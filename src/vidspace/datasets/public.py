@@ -8,6 +8,7 @@ extracted safely. YouTube-hosted sets (VATEX, YouCook2) fetch clip segments with
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -47,29 +48,42 @@ MSRVTT_CATEGORIES = [
 ]
 
 
+def _member(root: Path, member: str | None, extracted: Path, what: str, origin) -> Path:
+    """``member`` of a folder, or of an archive (extracted once into ``extracted``)."""
+    if member is None:
+        return root
+    if root.is_dir():
+        path = root / member
+    else:
+        if not extracted.exists():
+            safe_extract(root, extracted)
+        path = extracted / member
+    if not path.exists():
+        raise ValueError(f"{what}: {member!r} is not in {origin}")
+    return path
+
+
 def resolve(source: dict | None, downloads: Path, what: str) -> Path | None:
-    """Local path of a source, downloading (and extracting) it when it is remote."""
+    """Local path of a source, downloading (and extracting) it when it is remote.
+
+    ``member`` names a file or folder inside the source: an archive (zip or tar, remote or
+    local, extracted safely once into ``downloads``) or a local folder.
+    """
     if source is None:
         return None
     if "path" in source:
         path = Path(source["path"])
         if not path.exists():
             raise FileNotFoundError(f"{what}: {path} does not exist")
-        return path
+        # a local archive is extracted beside the downloads, named after its location
+        tag = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+        extracted = downloads / f"{path.name}-{tag}.d"
+        return _member(path, source.get("member"), extracted, what, path)
     if "url" not in source:
         raise ValueError(f"{what}: a source needs 'path' or 'url', got {sorted(source)}")
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", source["url"].rstrip("/").rsplit("/", 1)[-1])
     local = fetch(source["url"], downloads / name, sha256=source.get("sha256"))
-    member = source.get("member")
-    if member is None:
-        return local
-    extracted = downloads / f"{name}.d"
-    if not extracted.exists():
-        safe_extract(local, extracted)
-    path = extracted / member
-    if not path.exists():
-        raise ValueError(f"{what}: {member!r} is not in {source['url']}")
-    return path
+    return _member(local, source.get("member"), downloads / f"{name}.d", what, source["url"])
 
 
 def _read_json(path: Path, what: str):
@@ -133,74 +147,98 @@ def _id_list(path: Path, what: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+MSRVTT_SPLITS = ("1k-A", "train-7k", "train-9k", "train-7k+1k-A", "train-9k+1k-A")
+
+
 def msrvtt(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
     """MSR-VTT. ``split``: ``1k-A`` (default; the JSFusion test table, 1,000 clips with one
-    caption each), or ``train-7k`` / ``train-9k`` (the clips listed in ``train_list``).
+    caption each), ``train-7k`` / ``train-9k`` (the clips listed in ``train_list``, all
+    their captions), or ``train-9k+1k-A`` / ``train-7k+1k-A``: the standard protocol in one
+    dataset, train clips (split ``train``) beside the 1k-A test clips (split ``test``).
 
     options: ``annotations`` (the JSFusion test CSV: key, vid_key, video_id, sentence),
-    ``data`` (MSRVTT_data.json, its ``sentences``: needed for the train splits and for
-    ``captions: all``, the 20 captions per clip), ``train_list``, optional ``info``
-    (test_videodatainfo.json, for the 20 categories), ``videos`` (a folder or archive
-    holding video<N>.mp4), ``limit``.
+    ``data`` (MSRVTT_data.json: its ``sentences`` give the train captions and, with
+    ``captions: all``, the 20 captions per test clip; its ``videos`` the 20 categories),
+    ``train_list``, optional ``info`` (test_videodatainfo.json, categories too),
+    ``videos`` (a folder or archive holding video<N>.mp4), ``limit`` (per part).
     """
     downloads = video_dir.parent / "downloads"
     split = options.get("split", "1k-A")
-    if split not in ("1k-A", "train-7k", "train-9k"):
-        raise ValueError(f"msrvtt: split must be 1k-A, train-7k or train-9k, got {split!r}")
+    if split not in MSRVTT_SPLITS:
+        raise ValueError(f"msrvtt: split must be one of {list(MSRVTT_SPLITS)}, got {split!r}")
+    parts = split.split("+")
     all_captions = options.get("captions", "first") == "all"
-    sentences = None
-    if all_captions or split != "1k-A":
-        if "data" not in options:
-            raise ValueError(
-                f"msrvtt: split {split!r} / captions 'all' need the 'data' source "
-                "(MSRVTT_data.json)"
-            )
+    data = None
+    if options.get("data"):
         data = _read_json(resolve(options["data"], downloads, "msrvtt data"), "msrvtt data")
+    elif all_captions or parts != ["1k-A"]:
+        raise ValueError(
+            f"msrvtt: split {split!r} / captions 'all' need the 'data' source (MSRVTT_data.json)"
+        )
+    sentences = None
+    if data is not None:
         sentences = pd.DataFrame(data.get("sentences", []))
         if not {"video_id", "caption"} <= set(sentences.columns):
             raise ValueError("msrvtt data: 'sentences' need video_id and caption")
-    if split == "1k-A":
-        table = pd.read_csv(
-            resolve(options["annotations"], downloads, "msrvtt annotations"),
-            dtype=str,
-            keep_default_na=False,
-        )
-        missing = {"video_id", "sentence"} - set(table.columns)
-        if missing:
-            raise ValueError(f"msrvtt annotations: missing columns {sorted(missing)}")
-        ids = table["video_id"].tolist()
-        first = dict(zip(table["video_id"], table["sentence"], strict=True))
-        split_name = "test"
-    else:
-        if "train_list" not in options:
-            raise ValueError(f"msrvtt: split {split!r} needs the 'train_list' source")
-        ids = _id_list(
-            resolve(options["train_list"], downloads, "msrvtt train list"), "msrvtt train list"
-        )
-        first = {}
-        split_name = "train"
-    if len(set(ids)) != len(ids):
-        raise ValueError("msrvtt annotations: a video appears twice in the split's table")
-    if options.get("limit"):
-        ids = ids[: int(options["limit"])]
     categories = {}
-    if options.get("info"):
-        info = _read_json(resolve(options["info"], downloads, "msrvtt info"), "msrvtt info")
-        categories = {
-            v["video_id"]: MSRVTT_CATEGORIES[int(v["category"])] for v in info.get("videos", [])
-        }
+    for name, source in (("data", data), ("info", options.get("info"))):
+        if source is None:
+            continue
+        info = (
+            source
+            if name == "data"
+            else _read_json(resolve(source, downloads, "msrvtt info"), "msrvtt info")
+        )
+        for v in info.get("videos", []):
+            if "category" in v:
+                categories[str(v["video_id"])] = MSRVTT_CATEGORIES[int(v["category"])]
+    rows, captions, ids = [], [], []
+    grouped = (
+        sentences.groupby("video_id")["caption"].apply(list).to_dict()
+        if sentences is not None
+        else {}
+    )
+    for part in parts:
+        if part == "1k-A":
+            table = pd.read_csv(
+                resolve(options["annotations"], downloads, "msrvtt annotations"),
+                dtype=str,
+                keep_default_na=False,
+            )
+            missing = {"video_id", "sentence"} - set(table.columns)
+            if missing:
+                raise ValueError(f"msrvtt annotations: missing columns {sorted(missing)}")
+            part_ids = table["video_id"].tolist()
+            first = dict(zip(table["video_id"], table["sentence"], strict=True))
+            split_name = "test"
+        else:
+            if "train_list" not in options:
+                raise ValueError(f"msrvtt: split {split!r} needs the 'train_list' source")
+            part_ids = _id_list(
+                resolve(options["train_list"], downloads, "msrvtt train list"),
+                "msrvtt train list",
+            )
+            first = {}
+            split_name = "train"
+        if len(set(part_ids)) != len(part_ids):
+            raise ValueError(f"msrvtt: a video appears twice in the {part} table")
+        if options.get("limit"):
+            part_ids = part_ids[: int(options["limit"])]
+        overlap = set(part_ids) & set(ids)
+        if overlap:
+            raise ValueError(
+                f"msrvtt: {len(overlap)} videos are in both parts of {split!r}, "
+                f"e.g. {sorted(overlap)[:3]}"
+            )
+        ids += part_ids
+        rows += [_row(v, categories.get(v, ""), split_name) for v in part_ids]
+        for v in part_ids:
+            texts = grouped.get(v, []) if (all_captions or not first) else [first[v]]
+            captions += [
+                {"caption_id": f"{v}#{k}", "video_id": v, "caption": str(text).strip()}
+                for k, text in enumerate(texts)
+            ]
     folder = resolve(options["videos"], downloads, "msrvtt videos")
-    rows = [_row(v, categories.get(v, ""), split_name) for v in ids]
-    captions = []
-    if sentences is not None and (all_captions or not first):
-        grouped = sentences.groupby("video_id")["caption"].apply(list).to_dict()
-        for v in ids:
-            for k, text in enumerate(grouped.get(v, [])):
-                captions.append(
-                    {"caption_id": f"{v}#{k}", "video_id": v, "caption": str(text).strip()}
-                )
-    else:
-        captions = [{"caption_id": f"{v}#0", "video_id": v, "caption": first[v]} for v in ids]
     wanted = {v: folder / f"{v}.mp4" for v in ids}
     paths, failures = _place_local_videos(video_dir, wanted)
     return _result(rows, captions, paths, failures)
@@ -267,16 +305,32 @@ def vatex(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
     return result
 
 
+def _recipe_names(source: dict | None, downloads: Path) -> dict[str, str]:
+    """YouCook2's label_foodtype.csv: ``id,name`` rows without a header."""
+    if source is None:
+        return {}
+    path = resolve(source, downloads, "youcook2 labels")
+    table = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
+    if table.shape[1] != 2 or not table[0].str.strip().str.isdigit().all():
+        raise ValueError(
+            f"youcook2 labels: {path} should hold 'id,name' rows without a header, "
+            f"got {table.shape[1]} columns starting {table.iloc[0].tolist()}"
+        )
+    return dict(zip(table[0].str.strip(), table[1].str.strip(), strict=True))
+
+
 def youcook2(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
     """YouCook2 segments (one clip per annotated step), recipe type as the category.
 
-    options: ``annotations`` (youcookii_annotations_trainval.json), ``subset``
-    (default ``validation``), ``limit`` (videos), ``workers``, ``max_height``.
+    options: ``annotations`` (youcookii_annotations_trainval.json), ``labels``
+    (label_foodtype.csv, for recipe names instead of ids), ``subset`` (default
+    ``validation``), ``limit`` (videos), ``workers``, ``max_height``.
     """
     downloads = video_dir.parent / "downloads"
     data = _read_json(
         resolve(options["annotations"], downloads, "youcook2 annotations"), "youcook2 annotations"
     )
+    recipe_names = _recipe_names(options.get("labels"), downloads)
     subset = options.get("subset", "validation")
     videos = [(k, v) for k, v in data.get("database", {}).items() if v.get("subset") == subset]
     if options.get("limit"):
@@ -286,7 +340,8 @@ def youcook2(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
         for ann in video.get("annotations", []):
             video_id = f"{youtube_id}_{int(ann['id']):02d}"
             start, end = (float(x) for x in ann["segment"])
-            rows.append(_row(video_id, str(video.get("recipe_type", "")), "test", start, end))
+            recipe = str(video.get("recipe_type", ""))
+            rows.append(_row(video_id, recipe_names.get(recipe, recipe), "test", start, end))
             youtube[video_id] = youtube_id
             captions.append(
                 {
