@@ -25,7 +25,7 @@ from _common import table
 CHILD = r"""
 import json, sys, threading, time
 import vidspace.frames as frames_mod
-import vidspace.models as models
+import vidspace.models.stage as models
 mode, root = sys.argv[1], sys.argv[2]
 if mode == "read":  # the old behaviour: the whole array in memory
     load = frames_mod.load_frames

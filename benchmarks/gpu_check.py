@@ -83,7 +83,8 @@ def ranking(report: dict) -> None:
 def embedding(report: dict, assets: Path) -> None:
     from transformers import BertConfig, BertModel
 
-    from vidspace.models import embed_dataset, load
+    from vidspace.models import load
+    from vidspace.models.stage import embed_dataset
 
     model_dir = Path("/tmp/minilm-random")
     config = BertConfig.from_pretrained(assets / "tok")

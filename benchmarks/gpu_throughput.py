@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from vidspace.frames import TimedFrames
-from vidspace.models import _Batches, encode_all, load
+from vidspace.models import load
 from vidspace.models.checkpoints import build_checkpoint
+from vidspace.models.stage import _Batches, encode_all
 
 SIZE = os.environ.get("THROUGHPUT_SIZE", "real")  # "tiny" for a dry run here
 

@@ -3,7 +3,7 @@
 import argparse
 
 from vidspace.cli import json_arg, run
-from vidspace.models import embed_dataset
+from vidspace.models.stage import embed_dataset
 
 
 def main() -> None:

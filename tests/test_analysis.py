@@ -374,3 +374,19 @@ def test_report_table_keeps_odd_reasons_in_one_row():
 
     table = _table(["id", "reason"], [["v1", "HTTP 500 | retry\nthen gave up"]])
     assert table.splitlines()[-1] == "| v1 | HTTP 500 \\| retry then gave up |"
+
+
+def test_config_validation_imports_no_deep_learning_framework():
+    """It runs on every `snakemake -n`: torch alone takes seconds to import under load."""
+    code = (
+        "import sys\n"
+        "from vidspace.config import load_config\n"
+        "load_config('config.yaml')\n"
+        "load_config('config/demo.yaml')\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'av', 'yt_dlp') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=tool_env(), capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

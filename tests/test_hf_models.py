@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from vidspace.io import load_embeddings
-from vidspace.models import ShardStore, embed_dataset, encode_all, load
+from vidspace.models import load
 from vidspace.models.checkpoints import build_checkpoint
+from vidspace.models.stage import ShardStore, embed_dataset, encode_all
 
 FRAMES = np.random.default_rng(0).integers(0, 255, (5, 4, 40, 48, 3), dtype=np.uint8)
 TEXTS = ["a red circle moves", "a blue square grows larger against white and then some more"]

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from vidspace.io import load_embeddings, load_sidecar
-from vidspace.models import embed_dataset, load
+from vidspace.models import load
 from vidspace.models.aligned import fit_cca
 from vidspace.models.baselines import DescriptorEncoder, RandomEncoder
+from vidspace.models.stage import embed_dataset
 
 
 @pytest.fixture(scope="module")

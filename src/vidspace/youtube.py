@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidspace.datasets.tables import check_video_id
+
 logger = logging.getLogger(__name__)
 
 YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -130,8 +132,6 @@ def download_clips(
 
     def one(clip: Clip) -> None:
         try:
-            from vidspace.datasets import check_video_id
-
             check_video_id(clip.video_id)
             check_youtube_id(clip.youtube_id)
         except ValueError as exc:

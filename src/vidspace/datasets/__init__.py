@@ -9,28 +9,29 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
+from vidspace.datasets.tables import (
+    CAPTION_COLUMNS,
+    MANIFEST_COLUMNS,
+    DownloadResult,
+    check_video_id,
+    validate_tables,
+)
 from vidspace.io import write_failures, write_table
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ["video_id", "path", "category", "split", "start", "end"]
-CAPTION_COLUMNS = ["caption_id", "video_id", "caption"]
-VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-
-
-@dataclass
-class DownloadResult:
-    manifest: pd.DataFrame
-    captions: pd.DataFrame
-    failures: list[dict[str, str]] = field(default_factory=list)
-
+__all__ = [
+    "CAPTION_COLUMNS",
+    "MANIFEST_COLUMNS",
+    "DownloadResult",
+    "check_video_id",
+    "download",
+    "get_adapter",
+    "validate_tables",
+]
 
 Adapter = Callable[[Path, dict, int], DownloadResult]
 
@@ -49,7 +50,7 @@ def _csv(video_dir: Path, options: dict, seed: int) -> DownloadResult:
 
 def _public(name: str) -> Adapter:
     def adapter(video_dir: Path, options: dict, seed: int) -> DownloadResult:
-        from vidspace.datasets import public
+        from vidspace.datasets import public  # heavy (yt-dlp): only when used
 
         return getattr(public, name)(video_dir, options, seed)
 
@@ -67,47 +68,6 @@ def get_adapter(name: str) -> Adapter:
     if name in ADAPTERS:
         return ADAPTERS[name]
     raise ValueError(f"unknown dataset adapter {name!r}; available: {sorted(ADAPTERS)}")
-
-
-def check_video_id(video_id: str) -> str:
-    """A video id becomes part of paths: allow only a safe, bounded alphabet."""
-    if not isinstance(video_id, str) or not VIDEO_ID_PATTERN.match(video_id):
-        raise ValueError(
-            f"invalid video id {video_id!r}: expected 1-128 characters of [A-Za-z0-9_.-], "
-            "not starting with '.' or '-'"
-        )
-    return video_id
-
-
-def validate_tables(manifest: pd.DataFrame, captions: pd.DataFrame, source: str) -> None:
-    """Raise ValueError naming the problem if the tables break the contract."""
-    for name, df, cols in (
-        ("manifest", manifest, MANIFEST_COLUMNS),
-        ("captions", captions, CAPTION_COLUMNS),
-    ):
-        missing = [c for c in cols if c not in df.columns]
-        if missing:
-            raise ValueError(f"{source}: {name} is missing columns {missing}")
-    for vid in manifest["video_id"]:
-        check_video_id(vid)
-    dup = manifest["video_id"][manifest["video_id"].duplicated()]
-    if len(dup):
-        raise ValueError(f"{source}: duplicate video ids in manifest: {sorted(set(dup))[:5]}")
-    dup = captions["caption_id"][captions["caption_id"].duplicated()]
-    if len(dup):
-        raise ValueError(f"{source}: duplicate caption ids: {sorted(set(dup))[:5]}")
-    orphan = ~captions["video_id"].isin(manifest["video_id"])
-    if orphan.any():
-        raise ValueError(
-            f"{source}: {int(orphan.sum())} captions name videos not in the manifest, "
-            f"e.g. {captions['video_id'][orphan].iloc[0]!r}"
-        )
-    empty = captions["caption"].fillna("").str.strip() == ""
-    if empty.any():
-        raise ValueError(
-            f"{source}: {int(empty.sum())} empty captions, e.g. caption id "
-            f"{captions['caption_id'][empty].iloc[0]!r}"
-        )
 
 
 def download(

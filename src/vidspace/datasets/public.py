@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidspace.datasets import DownloadResult
+from vidspace.datasets.tables import DownloadResult
 from vidspace.download import fetch, safe_extract
 from vidspace.youtube import Clip, download_clips
 

@@ -15,7 +15,7 @@ import av
 import numpy as np
 import pandas as pd
 
-from vidspace.datasets import DownloadResult
+from vidspace.datasets.tables import DownloadResult
 
 logger = logging.getLogger(__name__)
 
