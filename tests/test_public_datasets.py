@@ -110,7 +110,9 @@ def test_vatex_and_youcook2_through_youtube(tmp_path, monkeypatch):
         tmp_path / "v", "vatex", {"annotations": {"path": str(tmp_path / "vatex.json")}}
     )
     assert manifest["video_id"].tolist() == ["AAAAAAAAAAA_000010_000020"]
-    assert manifest[["start", "end"]].values.tolist() == [[10.0, 20.0]]
+    # the file is trimmed to the clip: its segment starts at the file's start
+    assert manifest[["start", "end"]].values.tolist() == [[0.0, 10.0]]
+    assert manifest["path"].str.endswith("yt_AAAAAAAAAAA.mp4").all()
     assert captions["caption"].tolist() == ["one", "two"]
     reasons = dict(zip(failures["video_id"], failures["reason"], strict=True))
     assert reasons["BBBBBBBBBBB_000000_000010"].startswith("private")
@@ -144,11 +146,14 @@ def test_vatex_and_youcook2_through_youtube(tmp_path, monkeypatch):
     assert manifest["video_id"].tolist() == ["CCCCCCCCCCC_00", "CCCCCCCCCCC_01"]
     assert manifest["category"].tolist() == ["113", "113"]
     assert captions["caption"].tolist() == ["crack two eggs", "whisk them"]
-    segments = [c for c in FakeYDL.calls if c["id"] == "CCCCCCCCCCC"]
-    assert sorted(list(c["download_ranges"]({}, None))[0]["start_time"] for c in segments) == [
-        5.0,
-        12.0,
-    ]
+    # one download per YouTube video, trimmed to the span of its segments [5, 30] ...
+    calls = [c for c in FakeYDL.calls if c["id"] == "CCCCCCCCCCC"]
+    assert len(calls) == 1
+    (span,) = list(calls[0]["download_ranges"]({}, None))
+    assert (span["start_time"], span["end_time"]) == (5.0, 30.0)
+    # ... and both segments cut from that one file, on its clock
+    assert manifest["path"].nunique() == 1
+    assert manifest[["start", "end"]].values.tolist() == [[0.0, 7.0], [7.0, 25.0]]
 
 
 def test_coco_images_as_one_frame_videos(tmp_path):

@@ -3,7 +3,8 @@
 Where each annotation file or video archive comes from is data in the config: a *source*
 is ``{path: local/file}`` or ``{url: ..., sha256: ..., member: path/inside/archive}``.
 Remote files land in ``<dataset>/downloads/`` (verified, reused by reruns); archives are
-extracted safely. YouTube-hosted sets (VATEX, YouCook2) fetch clip segments with yt-dlp.
+extracted safely. YouTube-hosted sets (VATEX, YouCook2) download each YouTube video once
+with yt-dlp, trimmed to the span of its segments, and cut every segment from it.
 """
 
 from __future__ import annotations
@@ -247,13 +248,43 @@ def msrvtt(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
 def _youtube_set(
     video_dir: Path, rows: list[dict], youtube_ids: dict, captions: list[dict], options: dict
 ) -> DownloadResult:
-    clips = [Clip(r["video_id"], youtube_ids[r["video_id"]], r["start"], r["end"]) for r in rows]
-    paths, failures = download_clips(
-        clips,
+    """Each YouTube video is downloaded once, trimmed to the span of its segments, into
+    ``yt_<youtube id>.mp4``; every segment row points at that file, its start and end
+    shifted to the file's own clock (sample_frames cuts the segment). A failed download
+    fails each of its segments with the same reason."""
+    by_video: dict[str, list[dict]] = {}
+    for row in rows:
+        by_video.setdefault(youtube_ids[row["video_id"]], []).append(row)
+    clips = {}
+    for youtube_id, segments in by_video.items():
+        bounds = [r[k] for r in segments for k in ("start", "end")]
+        timed = not any(pd.isna(b) for b in bounds)
+        span = (
+            (min(r["start"] for r in segments), max(r["end"] for r in segments))
+            if timed
+            else (None, None)
+        )
+        clips[youtube_id] = Clip(f"yt_{youtube_id}"[:128], youtube_id, *span)
+    files, file_failures = download_clips(
+        clips.values(),
         video_dir,
         workers=int(options.get("workers", 4)),
         max_height=int(options.get("max_height", 480)),
     )
+    youtube_of = {clip.video_id: youtube_id for youtube_id, clip in clips.items()}
+    failures = []
+    for failure in file_failures:
+        segments = by_video.get(youtube_of.get(failure["video_id"]), [])
+        failures += [{**failure, "video_id": r["video_id"]} for r in segments] or [failure]
+    paths = {}
+    for youtube_id, segments in by_video.items():
+        clip = clips[youtube_id]
+        if clip.video_id not in files:
+            continue
+        for row in segments:
+            paths[row["video_id"]] = files[clip.video_id]
+            if clip.start is not None:
+                row["start"], row["end"] = row["start"] - clip.start, row["end"] - clip.start
     return _result(rows, captions, paths, failures)
 
 
