@@ -390,3 +390,14 @@ def test_config_validation_imports_no_deep_learning_framework():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_readme_links_stay_inside_the_repository():
+    import re
+
+    text = (REPO / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#\s]+)", text)
+    assert links, "the README names its documents"
+    for link in links:
+        assert not link.startswith(("/", "..")) and "://" not in link, link
+        assert (REPO / link).exists(), link

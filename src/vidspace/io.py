@@ -81,7 +81,7 @@ def write_failures(path: str | os.PathLike, rows: list[Mapping[str, str]]) -> No
 
 
 def validate_embeddings(arrays: Mapping[str, np.ndarray], source: str = "embeddings") -> None:
-    """Check an embedding mapping against the contract in DESIGN.md; raise ValueError."""
+    """Check an embedding mapping against the contract in docs/definitions.md; raise ValueError."""
     missing = [k for k in REQUIRED_KEYS if k not in arrays]
     if missing:
         raise ValueError(f"{source}: missing keys {missing}")

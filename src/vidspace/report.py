@@ -174,7 +174,7 @@ def _retrieval_section(
     out = [
         "## Retrieval metrics",
         f"Reference variant `{ref}`; evaluation split as configured. R@K, NDCG and mAP in "
-        "[0, 1], ranks 1-based, ties counted against the model (DESIGN.md).",
+        "[0, 1], ranks 1-based, ties counted against the model (docs/definitions.md).",
     ]
     kk = "/".join(str(k) for k in ks)
     for ds, d in datasets.items():

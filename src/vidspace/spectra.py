@@ -1,4 +1,4 @@
-"""Spectrum and geometry of an embedding space (definitions: DESIGN.md).
+"""Spectrum and geometry of an embedding space (definitions: docs/definitions.md).
 
 Singular values come from the float64 Gram matrix (D x D, or N x N when N < D): at the
 rank tolerance used here (float32 eps of the stored embeddings) that is accurate enough,

@@ -1,4 +1,4 @@
-"""Dataset adapters: each one writes the manifest and captions tables of DESIGN.md.
+"""Dataset adapters: each one writes the manifest and captions tables of docs/definitions.md.
 
 An adapter is a function ``(video_dir, options, seed) -> DownloadResult`` that puts the
 videos in ``video_dir``. The manifest written is relative: its ``path`` column is relative

@@ -1,4 +1,4 @@
-"""The tables every dataset adapter produces (DESIGN.md contracts) and their checks.
+"""The tables every dataset adapter produces (docs/definitions.md contracts) and their checks.
 
 Adapters import this module, not the package, so no adapter depends on the registry that
 lists it.

@@ -1,4 +1,4 @@
-"""Retrieval metrics with the exact rank and tie conventions of DESIGN.md.
+"""Retrieval metrics with the exact rank and tie conventions of docs/definitions.md.
 
 - :mod:`~vidspace.metrics.ranking`: ranks in both directions (NumPy or torch) and the
   metrics computed from them;

@@ -1,4 +1,4 @@
-"""Ranks of relevant items under the exact tie rule of DESIGN.md, and the metrics from them.
+"""Ranks of relevant items under the exact tie rule of docs/definitions.md, and metrics.
 
 Similarity is the dot product of the rows given (callers L2-normalise). Ties count
 against the model: a candidate that scores equal to the relevant item is ranked above it.
@@ -322,7 +322,7 @@ def retrieval_metrics(
 
     text_emb: (M, D), video_emb: (N, D), text_video_index: (M,) row of the video each
     caption describes. Returns ``{"t2v": {...}, "v2t": {...}}`` with R@k for each k in
-    ``ks``, MedR, MeanR, MRR, NDCG@ndcg_k, mAP and n_queries (definitions: DESIGN.md).
+    ``ks``, MedR, MeanR, MRR, NDCG@ndcg_k, mAP and n_queries (definitions: docs/definitions.md).
     ``scoring`` post-processes the similarities (see :func:`score_matrices`); ``rescore``
     re-ranks a binary shortlist by float embeddings (see :func:`query_ranks`).
     """

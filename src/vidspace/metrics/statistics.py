@@ -1,4 +1,4 @@
-"""Uncertainty: cluster-bootstrap intervals and paired tests (DESIGN.md, "Uncertainty").
+"""Uncertainty: cluster-bootstrap intervals and paired tests (docs/definitions.md, "Uncertainty").
 
 Queries are not independent draws when several captions describe one video: the unit
 resampled is the video (the cluster). A resampled video brings all of its captions; the
