@@ -269,3 +269,9 @@ def test_the_tiny_workflow_gives_the_same_numbers_twice(tiny_run, tmp_path):
     snakemake([*map(str, first), "--cores", "2", "--configfile", "tiny.yaml"], again)
     for path, data in first.items():
         assert (again / path).read_bytes() == data, path
+
+
+def test_report_is_byte_identical_for_identical_results(tiny_run):
+    before = (tiny_run / "results/report.md").read_bytes()
+    snakemake(["--forcerun", "report", "--cores", "1", "--configfile", "tiny.yaml"], tiny_run)
+    assert (tiny_run / "results/report.md").read_bytes() == before
