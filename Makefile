@@ -3,10 +3,11 @@
 VENV ?= .venv
 PY := $(CURDIR)/$(VENV)/bin/python
 CORES ?= 2
+CONFIG ?= config/demo.yaml
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: venv demo test lint dvc-yaml clean-demo
+.PHONY: venv demo test lint dvc-yaml record pull clean-demo
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,7 +30,23 @@ lint: venv
 	snakemake --lint --configfile config/demo.yaml
 
 dvc-yaml: venv
-	$(PY) scripts/export_dvc.py --configfile config/demo.yaml
+	$(PY) scripts/export_dvc.py --configfile $(CONFIG)
+
+# The team story (README, "Embed once, share everywhere"). After a run of CONFIG:
+# `make record` writes dvc.yaml for CONFIG and stores every output in dvc.lock and the
+# DVC cache without rerunning anything; then commit dvc.yaml + dvc.lock and `dvc push`.
+record:
+	$(PY) scripts/export_dvc.py --configfile $(CONFIG)
+	dvc commit --force --quiet
+	dvc status
+
+# `make pull` on a clone: fetch every recorded output, then mark them up to date for
+# Snakemake in DAG order (DVC does not keep mtimes). A pull that fails stops here, so
+# nothing half-pulled is taken as up to date.
+pull:
+	dvc pull
+	snakemake --touch --cores 1 --configfile $(CONFIG) --quiet
+	dvc status
 
 clean-demo:
 	rm -rf data/raw/synthetic data/frames/synthetic results/* logs .snakemake

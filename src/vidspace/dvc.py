@@ -19,7 +19,15 @@ HEADER = (
     "# up to date).\n"
 )
 CODE_DEPS = ["src/vidspace"]
-UNCACHED_PREFIXES = {"metrics": "results/metrics/", "plots": "results/plots/"}
+# result JSONs `dvc metrics show/diff` read, and figures `dvc plots show` renders; both are
+# cached like every output, so `dvc push` shares them and a teammate's `dvc pull` has them
+METRICS_PREFIXES = (
+    "results/metrics/",
+    "results/spectra/",
+    "results/clustering/",
+    "results/comparisons/",
+)
+PLOTS_PREFIX = "results/plots/"
 
 
 def snakemake_jobs(configfile: str | Path, workdir: str | Path = ".") -> list[dict]:
@@ -93,10 +101,10 @@ def render(jobs: Sequence[dict], configfile: str) -> str:
         }
         outs, metrics, plots = [], [], []
         for out in sorted(job["outs"]):
-            if out.startswith(UNCACHED_PREFIXES["metrics"]):
-                metrics.append({out: {"cache": False}})
-            elif out.startswith(UNCACHED_PREFIXES["plots"]):
-                plots.append({out: {"cache": False}})
+            if out.startswith(METRICS_PREFIXES) and out.endswith(".json"):
+                metrics.append(out)
+            elif out.startswith(PLOTS_PREFIX) and out.endswith(".png"):
+                plots.append(out)
             else:
                 outs.append(out)
         for key, value in (("outs", outs), ("metrics", metrics), ("plots", plots)):
