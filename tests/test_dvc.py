@@ -150,3 +150,37 @@ def test_a_pull_that_fails_marks_nothing_up_to_date(tmp_path, tiny_run):
     assert "snakemake --touch" not in proc.stdout
     assert "missing" in (proc.stdout + proc.stderr).lower()
     assert not (b / ".snakemake/metadata").exists()
+
+
+def test_each_stage_depends_on_the_code_it_can_run():
+    """Static import closure per script: a superset of what Python really imports when the
+    script starts (the oracle), and no more than its own part of the package."""
+    from vidspace.dvc import code_deps
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for script in sorted(REPO.glob("scripts/*.py")):
+        if script.name == "export_dvc.py":
+            continue
+        probe = (
+            "import runpy, sys\n"
+            f"sys.argv = [{str(script)!r}, '--help']\n"
+            "try:\n"
+            f"    runpy.run_path({str(script)!r}, run_name='__main__')\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print('\\n'.join(getattr(m, '__file__', '') or '' for n, m in sys.modules.items()"
+            " if n.split('.')[0] == 'vidspace'))\n"
+        )
+        out = run_tool([sys.executable, "-c", probe], REPO).stdout
+        loaded = {
+            f"src/{Path(line).resolve().relative_to(REPO / 'src').as_posix()}"
+            for line in out.splitlines()
+            if line.endswith(".py") and (REPO / "src") in Path(line).resolve().parents
+        }
+        static = set(code_deps(script.resolve()))
+        assert loaded and loaded <= static, (script.name, loaded - static)
+    embed = stages["embed--synthetic--aligned"]["deps"]
+    report = stages["report--report"]["deps"]
+    assert "src/vidspace/models/stage.py" in embed and "src/vidspace/report.py" not in embed
+    assert "src/vidspace/report.py" in report and "src/vidspace/models/stage.py" not in report
+    assert "src/vidspace" not in embed  # no longer the whole package

@@ -7,8 +7,10 @@ log's directory first.
 
 from __future__ import annotations
 
+import ast
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -18,7 +20,6 @@ HEADER = (
     "# Do not edit: change the rules or the config, then regenerate (a test checks it is\n"
     "# up to date).\n"
 )
-CODE_DEPS = ["src/vidspace"]
 # result JSONs `dvc metrics show/diff` read, and figures `dvc plots show` renders; both are
 # cached like every output, so `dvc push` shares them and a teammate's `dvc pull` has them
 METRICS_PREFIXES = (
@@ -91,13 +92,67 @@ def script_of(cmd: str) -> str:
     raise ValueError(f"no scripts/*.py in command {cmd!r}")
 
 
-def render(jobs: Sequence[dict], configfile: str) -> str:
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the folder holding vidspace/
+
+
+def _module_file(name: str) -> Path | None:
+    path = PACKAGE_ROOT.joinpath(*name.split("."))
+    for candidate in (path / "__init__.py", path.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(path: Path, package: str) -> set[str]:
+    """vidspace modules a file imports anywhere (lazy imports inside functions too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative import: resolve against the importing package
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
+            names.add(base)
+            names |= {f"{base}.{alias.name}" for alias in node.names}
+    return {n for n in names if n.split(".")[0] == "vidspace"}
+
+
+@cache
+def code_deps(script: Path) -> tuple[str, ...]:
+    """``src/vidspace/...`` files a script can execute: its vidspace imports, followed
+    transitively, with the ``__init__`` of every package on the way. A conservative
+    superset (lazy imports count), so editing one module invalidates only the stages that
+    can run it."""
+    seen: set[Path] = set()
+    todo: list[str] = sorted(_imported(script, ""))
+    while todo:
+        parts = todo.pop().split(".")
+        for i in range(1, len(parts) + 1):
+            path = _module_file(".".join(parts[:i]))
+            if path is None or path in seen:
+                continue
+            seen.add(path)
+            package = ".".join(parts[: i if path.name == "__init__.py" else i - 1])
+            todo += sorted(_imported(path, package))
+    return tuple(sorted(f"src/{p.relative_to(PACKAGE_ROOT).as_posix()}" for p in seen))
+
+
+def _deps(job: dict, workdir: Path) -> list[str]:
+    script = script_of(job["cmd"])
+    code = code_deps((workdir / script).resolve())
+    deps: Iterable[str] = [*sorted(set(job["deps"])), script, *code]
+    return list(dict.fromkeys(deps))
+
+
+def render(jobs: Sequence[dict], configfile: str, workdir: str | Path = ".") -> str:
     stages = {}
     for job in sorted(jobs, key=stage_name):
         log_dir = str(Path(job["log"]).parent)
         stage: dict = {
             "cmd": f"mkdir -p {log_dir} && {job['cmd']}",
-            "deps": sorted(set(job["deps"])) + [script_of(job["cmd"])] + CODE_DEPS,
+            "deps": _deps(job, Path(workdir)),
         }
         outs, metrics, plots = [], [], []
         for out in sorted(job["outs"]):
@@ -116,6 +171,6 @@ def render(jobs: Sequence[dict], configfile: str) -> str:
 
 
 def export(configfile: str, out: str | Path = "dvc.yaml", workdir: str | Path = ".") -> str:
-    text = render(snakemake_jobs(configfile, workdir), configfile)
+    text = render(snakemake_jobs(configfile, workdir), configfile, workdir)
     Path(workdir, out).write_text(text)
     return text
