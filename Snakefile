@@ -25,4 +25,4 @@ include: "rules/report.smk"
 
 rule all:
     input:
-        report="results/report.md",
+        report=rules.report.output.report,

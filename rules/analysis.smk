@@ -52,7 +52,7 @@ rule retrieval:
 
 rule spectrum:
     input:
-        embeddings="results/embeddings/{dataset}/{model}.npz",
+        embeddings=rules.embed.output.embeddings,
     output:
         spectrum="results/spectra/{dataset}/{model}.json",
     log:
@@ -70,7 +70,7 @@ rule spectrum:
 
 rule clustering:
     input:
-        embeddings="results/embeddings/{dataset}/{model}.npz",
+        embeddings=rules.embed.output.embeddings,
     output:
         clustering="results/clustering/{dataset}/{model}.json",
     log:

@@ -31,9 +31,15 @@ def as_json(obj):
     return json.dumps(obj, separators=(",", ":"))
 
 
+def out(rule, name, **wildcards):
+    """The output path ``name`` as declared by ``rule`` (wildcards filled in). Each path
+    is written once, where it is produced."""
+    return getattr(getattr(rules, rule).output, name).format(**wildcards)
+
+
 def get_frames(wildcards):
     sampling = config["datasets"][wildcards.dataset]["sampling"]
-    return f"data/frames/{wildcards.dataset}/{sampling}/frames.npz"
+    return out("sample_frames", "frames", dataset=wildcards.dataset, sampling=sampling)
 
 
 def get_dataset_spec(wildcards):
@@ -62,16 +68,24 @@ def get_variant_spec(wildcards):
 
 
 def get_spectrum_inputs(wildcards):
-    return {ds: f"results/spectra/{ds}/{wildcards.model}.json" for ds in DATASETS}
+    return {
+        ds: out("spectrum", "spectrum", dataset=ds, model=wildcards.model)
+        for ds in DATASETS
+    }
 
 
 def get_projection_inputs(wildcards):
-    return {m: f"results/embeddings/{wildcards.dataset}/{m}.npz" for m in MODELS}
+    return {
+        m: out("embed", "embeddings", dataset=wildcards.dataset, model=m)
+        for m in MODELS
+    }
 
 
 def get_retrieval_inputs(wildcards):
     return {
-        f"{m}/{v}": f"results/metrics/{wildcards.dataset}/{m}/{v}.json"
+        f"{m}/{v}": out(
+            "retrieval", "metrics", dataset=wildcards.dataset, model=m, variant=v
+        )
         for m in MODELS
         for v in VARIANTS
     }
@@ -79,7 +93,13 @@ def get_retrieval_inputs(wildcards):
 
 def get_comparison_inputs(wildcards):
     return {
-        m: f"results/ranks/{wildcards.dataset}/{m}/{REFERENCE_VARIANT}.npz"
+        m: out(
+            "retrieval",
+            "ranks",
+            dataset=wildcards.dataset,
+            model=m,
+            variant=REFERENCE_VARIANT,
+        )
         for m in MODELS
     }
 
@@ -90,23 +110,26 @@ def pairs(mapping):
 
 
 def report_index():
-    """Every file the report reads, by dataset, model and variant."""
+    """Every file the report reads, by dataset, model and variant (paths from the rules)."""
     datasets = {}
     for ds in DATASETS:
         sampling = config["datasets"][ds]["sampling"]
         datasets[ds] = {
-            "manifest": f"data/raw/{ds}/manifest.parquet",
-            "captions": f"data/raw/{ds}/captions.parquet",
-            "download_failures": f"data/raw/{ds}/failures.csv",
-            "frame_failures": f"data/frames/{ds}/{sampling}/failures.csv",
-            "comparison": f"results/comparisons/{ds}.json",
+            "manifest": out("download", "manifest", dataset=ds),
+            "captions": out("download", "captions", dataset=ds),
+            "download_failures": out("download", "failures", dataset=ds),
+            "frame_failures": out(
+                "sample_frames", "failures", dataset=ds, sampling=sampling
+            ),
+            "comparison": out("compare", "comparison", dataset=ds),
             "models": {
                 m: {
-                    "embedding_meta": f"results/embeddings/{ds}/{m}.json",
-                    "spectrum": f"results/spectra/{ds}/{m}.json",
-                    "clustering": f"results/clustering/{ds}/{m}.json",
+                    "embedding_meta": out("embed", "meta", dataset=ds, model=m),
+                    "spectrum": out("spectrum", "spectrum", dataset=ds, model=m),
+                    "clustering": out("clustering", "clustering", dataset=ds, model=m),
                     "metrics": {
-                        v: f"results/metrics/{ds}/{m}/{v}.json" for v in VARIANTS
+                        v: out("retrieval", "metrics", dataset=ds, model=m, variant=v)
+                        for v in VARIANTS
                     },
                 }
                 for m in MODELS
@@ -120,14 +143,16 @@ def report_index():
         "ndcg_k": EVAL["ndcg_k"],
         "datasets": datasets,
         "plots": {
-            "spectrum": {m: f"results/plots/spectrum_{m}.png" for m in MODELS},
+            "spectrum": {m: out("plot_spectrum", "plot", model=m) for m in MODELS},
             "projections": {
-                ds: f"results/plots/grids/{ds}_projections.png" for ds in DATASETS
+                ds: out("plot_projections", "plot", dataset=ds) for ds in DATASETS
             },
             "projection_notes": {
-                ds: f"results/plots/grids/{ds}_projections.json" for ds in DATASETS
+                ds: out("plot_projections", "notes", dataset=ds) for ds in DATASETS
             },
-            "retrieval": {ds: f"results/plots/retrieval_{ds}.png" for ds in DATASETS},
+            "retrieval": {
+                ds: out("plot_retrieval", "plot", dataset=ds) for ds in DATASETS
+            },
         },
     }
 

@@ -1,8 +1,8 @@
 rule embed:
     input:
         frames=get_frames,
-        manifest="data/raw/{dataset}/manifest.parquet",
-        captions="data/raw/{dataset}/captions.parquet",
+        manifest=rules.download.output.manifest,
+        captions=rules.download.output.captions,
     output:
         embeddings="results/embeddings/{dataset}/{model}.npz",
         meta="results/embeddings/{dataset}/{model}.json",

@@ -102,6 +102,7 @@ def plot_projection_grid(
     JSON at ``notes_path`` (``{"skipped": {model: {method: reason}}}``, read by the report).
     """
     skipped: dict[str, dict[str, str]] = {}
+    scope = f"{split} split"
     models = list(embeddings)
     fig, axes = plt.subplots(len(models), 2, figsize=(8, 3.6 * len(models)), squeeze=False)
     categories: list[str] = []
@@ -109,6 +110,8 @@ def plot_projection_grid(
     handles = {}
     for row, model in enumerate(models):
         arrays = load_embeddings(embeddings[model])
+        if "split" not in arrays or not np.any(arrays["split"] != ""):
+            scope = "all videos: no split"  # eval_rows falls back to every row
         arrays = subset_videos(arrays, eval_rows(arrays, split))
         x = l2_normalize(arrays["video_emb"])
         cats = arrays.get("categories", np.full(x.shape[0], ""))
@@ -163,7 +166,7 @@ def plot_projection_grid(
             markerscale=2,
             bbox_to_anchor=(0.5, -0.01),
         )
-    fig.suptitle(f"{dataset}: video embeddings by category ({split} split)")
+    fig.suptitle(f"{dataset}: video embeddings by category ({scope})")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     _save(fig, out_png)
     notes = {"skipped": skipped}
