@@ -409,3 +409,67 @@ def test_a_processor_without_device_support_stays_in_the_workers(checkpoints, mo
         load({"adapter": "clip", "path": path, "preprocess": "device"})
     enc = load({"adapter": "clip", "path": path, "preprocess": "workers"})
     assert not enc.on_device and "pixel_values" in enc.preprocess_videos(FRAMES)
+
+
+def _stage_inputs(tmp_path):
+    ids = [f"v{i}" for i in range(len(FRAMES))]
+    np.savez(tmp_path / "frames.npz", frames=FRAMES, video_ids=np.array(ids))
+    pd.DataFrame(
+        {"video_id": ids, "path": "x", "category": "c", "split": "", "start": np.nan, "end": np.nan}
+    ).to_parquet(tmp_path / "manifest.parquet")
+    pd.DataFrame(
+        {"caption_id": ["c0", "c1"], "video_id": ["v3", "v0"], "caption": TEXTS}
+    ).to_parquet(tmp_path / "captions.parquet")
+    return [tmp_path / n for n in ("frames.npz", "manifest.parquet", "captions.parquet")]
+
+
+def _unit(x):
+    x = np.asarray(x, np.float64)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("family", ["clip", "siglip"])
+def test_frame_tower_files_keep_every_frame_and_pool_it_again(checkpoints, tmp_path, family):
+    """The embed stage stores per-frame rows (float16); the oracle is the checkpoint's own
+    processor and get_image_features on each frame. A `pooling: max` variant re-pools the
+    stored frames and matches re-embedding with `pooling: max`."""
+    from vidspace.variants import transform
+
+    spec = {"adapter": family, "path": str(checkpoints[family])}
+    embed_dataset(
+        *_stage_inputs(tmp_path), family, spec, tmp_path / "e.npz", device="cpu", batch_size=2
+    )
+    arrays = load_embeddings(tmp_path / "e.npz", frames=True)
+    assert "frame_emb" not in load_embeddings(tmp_path / "e.npz")  # only when asked for
+    enc = load(spec)
+    b, t = FRAMES.shape[:2]
+    pixels = enc.processor.image_processor(
+        images=list(FRAMES.reshape(b * t, *FRAMES.shape[2:])), return_tensors="pt"
+    )["pixel_values"]
+    with torch.inference_mode():
+        out = enc.model.get_image_features(pixel_values=pixels)
+    oracle = getattr(out, "pooler_output", out).numpy().reshape(b, t, -1)
+    frame_emb = arrays["frame_emb"]
+    assert frame_emb.dtype == np.float16 and frame_emb.shape == oracle.shape
+    np.testing.assert_allclose(frame_emb, oracle, atol=2e-3 * np.abs(oracle).max())
+    np.testing.assert_allclose(arrays["video_emb"], oracle.mean(1), rtol=1e-4, atol=1e-5)
+    transform(
+        tmp_path / "e.npz", tmp_path / "max.npz", "max", {"kind": "float32", "pooling": "max"}
+    )
+    pooled = load_embeddings(tmp_path / "max.npz")["video_emb"]
+    # the expensive way: embed again with the other pooling
+    reembedded = load({**spec, "pooling": "max"}).encode_videos(FRAMES)
+    cosine = np.sum(_unit(pooled) * _unit(reembedded), axis=1)
+    assert cosine.min() > 0.9999
+
+
+def test_pooling_variant_needs_per_frame_rows(checkpoints, tmp_path):
+    from vidspace.variants import transform
+
+    spec = {"adapter": "xclip", "path": str(checkpoints["xclip"])}
+    embed_dataset(*_stage_inputs(tmp_path), "xclip", spec, tmp_path / "e.npz", device="cpu")
+    assert "frame_emb" not in load_embeddings(tmp_path / "e.npz", frames=True)
+    with pytest.raises(ValueError, match="needs per-frame embeddings"):
+        transform(
+            tmp_path / "e.npz", tmp_path / "v.npz", "v", {"kind": "float32", "pooling": "max"}
+        )

@@ -135,9 +135,11 @@ def save_embeddings(
     write_json(sidecar_path(path), dict(meta))
 
 
-def load_embeddings(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def load_embeddings(path: str | os.PathLike, frames: bool = False) -> dict[str, np.ndarray]:
+    """The arrays of an embedding file; per-frame rows (``frame_emb``, N x T x D) only when
+    ``frames`` is asked for, since most stages never read them."""
     with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+        arrays = {k: data[k] for k in data.files if frames or k != "frame_emb"}
     validate_embeddings(arrays, str(path))
     return arrays
 

@@ -10,3 +10,20 @@ def l2_normalize(x: np.ndarray, eps: float = 1e-12, dtype=np.float32) -> np.ndar
     x = np.asarray(x, dtype=dtype)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(norms, eps)
+
+
+POOLINGS = ("mean", "max", "middle")
+
+
+def pool_frames(frame_emb: np.ndarray, pooling: str = "mean") -> np.ndarray:
+    """(N, T, D) per-frame embeddings -> (N, D) float32: mean, max, or the middle frame."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {pooling!r}")
+    frames = np.asarray(frame_emb, dtype=np.float32)
+    if frames.ndim != 3 or frames.shape[1] == 0:
+        raise ValueError(f"per-frame embeddings must be (N, T, D) with T >= 1, got {frames.shape}")
+    if pooling == "mean":
+        return frames.mean(axis=1)
+    if pooling == "max":
+        return frames.max(axis=1)
+    return np.ascontiguousarray(frames[:, frames.shape[1] // 2])

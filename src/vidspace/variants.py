@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vidspace.io import eval_rows, load_embeddings, load_sidecar, save_embeddings
-from vidspace.linalg import l2_normalize
+from vidspace.linalg import l2_normalize, pool_frames
 
 logger = logging.getLogger(__name__)
 
@@ -157,10 +157,19 @@ def apply_variant(
         raise ValueError(f"unknown variant kind {kind!r}; available: {list(KINDS)}")
     out = dict(arrays)
     out.pop("frame_emb", None)  # per-frame rows are not transformed
+    meta: dict = {"kind": kind}
+    if spec.get("pooling"):
+        # temporal pooling as an analysis: the video rows again, from the stored frames
+        if "frame_emb" not in arrays:
+            raise ValueError(
+                f"pooling {spec['pooling']!r} needs per-frame embeddings (frame_emb), which "
+                "frame-tower models (clip, siglip) write; this file has none"
+            )
+        arrays = dict(arrays, video_emb=pool_frames(arrays["frame_emb"], spec["pooling"]))
+        meta["pooling"] = spec["pooling"]
     video = l2_normalize(arrays["video_emb"])
     text = l2_normalize(arrays["text_emb"]) if "text_emb" in arrays else None
     d = video.shape[1]
-    meta: dict = {"kind": kind}
     fits: dict[str, str] = {}
     fn_text = None  # a different function for the captions (per-modality quantizers)
 
@@ -261,7 +270,7 @@ def transform(
     ``meta_path`` the embedding file's sidecar (default: beside it). Fits made upstream
     (a model's alignment) are carried into the variant's ``fits``.
     """
-    arrays = load_embeddings(in_path)
+    arrays = load_embeddings(in_path, frames=bool(spec.get("pooling")))
     source = load_sidecar(in_path, meta_path)
     out, meta = apply_variant(arrays, spec, split)
     if source.get("align_fit_on"):

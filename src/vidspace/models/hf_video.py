@@ -223,15 +223,31 @@ class FrameTowerEncoder(_HFBase):
         config = self.model.config
         self.dim = int(getattr(config, "projection_dim", 0) or config.vision_config.hidden_size)
 
+    # the embed stage asks for per-frame rows (``video_frames``) and pools them itself, so
+    # the embedding file keeps them (``frame_emb``) for pooling analyses
+    frame_level = True
+
     def preprocess_videos(self, frames: np.ndarray) -> dict:
         return self._frames_batch(self.processor.image_processor, frames)
 
-    def forward_videos(self, batch: dict) -> np.ndarray:
+    preprocess_video_frames = preprocess_videos
+
+    def _frame_features(self, batch: dict):
         with self._torch.inference_mode():
             pixels = self._pixels(self.processor.image_processor, batch)
             with self._autocast():
-                per_frame = _features(self.model.get_image_features(pixel_values=pixels))
-        return self._pool_frames(per_frame, batch["shape"]).cpu().numpy()
+                return _features(self.model.get_image_features(pixel_values=pixels))
+
+    def forward_videos(self, batch: dict) -> np.ndarray:
+        return self._pool_frames(self._frame_features(batch), batch["shape"]).cpu().numpy()
+
+    def forward_video_frames(self, batch: dict) -> np.ndarray:
+        """(B, T, D) float32 features of every frame, before pooling."""
+        b, t = (int(x) for x in batch["shape"])
+        return self._frame_features(batch).float().reshape(b, t, -1).cpu().numpy()
+
+    def encode_video_frames(self, frames: np.ndarray) -> np.ndarray:
+        return self.forward_video_frames(self.preprocess_videos(frames))
 
 
 class XCLIPEncoder(_HFBase):

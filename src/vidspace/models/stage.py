@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from vidspace.frames import TimedFrames, load_frame_times, load_frames
 from vidspace.io import atomic_path, save_embeddings
+from vidspace.linalg import pool_frames
 from vidspace.models import Encoder, load
 
 logger = logging.getLogger(__name__)
@@ -244,9 +245,10 @@ def embed_dataset(
         if getattr(encoder, "wants_times", False)
         else frames
     )
-    video_emb = encode_all(
+    frame_level = getattr(encoder, "frame_level", False)
+    video_rows = encode_all(
         encoder,
-        "videos",
+        "video_frames" if frame_level else "videos",
         videos,
         batch_size,
         f"{model_name} videos",
@@ -254,7 +256,12 @@ def embed_dataset(
         num_workers,
         stats=stats,
     )
-    _check_finite(video_emb, video_ids, model_name, "video", shards)
+    _check_finite(video_rows.reshape(len(video_rows), -1), video_ids, model_name, "video", shards)
+    if frame_level:  # pooled here, from the same rows the file keeps
+        video_emb = pool_frames(video_rows, encoder.pooling)
+        arrays["frame_emb"] = _compact(video_rows)
+    else:
+        video_emb = video_rows
     info: dict[str, Any] = {}
     if encoder.has_text:
         texts = kept["caption"].astype(str).tolist()
@@ -290,6 +297,8 @@ def embed_dataset(
         "frames": str(frames_path),
         "frames_shape": list(frames.shape),
         "dtype": "float32",
+        "frame_emb_dtype": str(arrays["frame_emb"].dtype) if "frame_emb" in arrays else None,
+        "pooling": getattr(encoder, "pooling", None),
         "device": device,
         "host": platform.node(),
         "seconds": round(time.perf_counter() - started, 3),
@@ -302,6 +311,16 @@ def embed_dataset(
     shards.remove()
     logger.info("%s: %d videos x %d dims in %.1fs", model_name, *video_emb.shape, meta["seconds"])
     return meta
+
+
+def _compact(frame_emb: np.ndarray) -> np.ndarray:
+    """Per-frame rows as float16 (half the bytes; pooling analyses need no more), unless a
+    value does not fit float16's range."""
+    half = frame_emb.astype(np.float16)
+    if np.all(np.isfinite(half)):
+        return half
+    logger.info("per-frame embeddings exceed float16's range: kept as float32")
+    return frame_emb
 
 
 def _check_finite(
