@@ -4,6 +4,7 @@ import shlex
 from snakemake.exceptions import WorkflowError
 
 from vidspace.config import ConfigError, reference_variant, validate_config
+from vidspace.models import instructions
 
 try:
     validate_config(
@@ -60,7 +61,12 @@ def get_sampling_spec(wildcards):
 
 
 def get_model_spec(wildcards):
-    return as_json(config["models"][wildcards.model])
+    # a per-dataset instruction (mapping or preset) becomes this dataset's one string
+    dataset = config["datasets"][wildcards.dataset]
+    spec = instructions.for_dataset(
+        config["models"][wildcards.model], wildcards.dataset, dataset["adapter"]
+    )
+    return as_json(spec)
 
 
 def get_variant_spec(wildcards):

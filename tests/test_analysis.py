@@ -401,3 +401,35 @@ def test_readme_links_stay_inside_the_repository():
     for link in links:
         assert not link.startswith(("/", "..")) and "://" not in link, link
         assert (REPO / link).exists(), link
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        ({"msrvt": "Find it."}, "not configured: \\['msrvt'\\]"),
+        ({"msrvtt": "Find it."}, "no instruction for datasets \\['vatex', 'youcook2'\\]"),
+    ],
+)
+def test_instruction_mapping_names_configured_datasets(value, match):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["models"]["qwen3-vl"]["text_instruction"] = value
+    with pytest.raises(ConfigError, match=match):
+        validate_config(config)
+
+
+def test_instruction_preset_needs_an_entry_for_every_adapter():
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    config["models"]["random"]["text_instruction"] = "mmeb-v2"
+    with pytest.raises(ConfigError, match="not for \\{'synthetic': 'synthetic'\\}"):
+        validate_config(config)
+
+
+def test_instructions_resolve_per_dataset():
+    from vidspace.models.instructions import MMEB_V2, for_dataset
+
+    spec = {"adapter": "qwen3_vl", "text_instruction": "mmeb-v2"}
+    assert for_dataset(spec, "yc2", "youcook2")["text_instruction"] == MMEB_V2["youcook2"]
+    mapping = {"adapter": "qwen3_vl", "text_instruction": {"mine": "Find it.", "default": "Any."}}
+    assert for_dataset(mapping, "mine", "csv")["text_instruction"] == "Find it."
+    assert for_dataset(mapping, "other", "csv")["text_instruction"] == "Any."
+    assert for_dataset({"adapter": "clip"}, "x", "csv") == {"adapter": "clip"}

@@ -237,56 +237,121 @@ CLIPS = np.random.default_rng(1).integers(0, 255, (3, 4, 32, 32, 3), dtype=np.ui
 TIMES = np.array([[0.0, 0.5, 1.0, 1.5], [0.0, 1.0, 2.0, 3.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
 
 
-def test_qwen3_vl_follows_the_model_card(qwen):
-    """Each embedding is the normalised last hidden state at the last token of the
-    chat-templated input, computed here one item at a time without padding."""
+def _official_qwen(qwen):
+    """The official embedder's frame-list path (QwenLM/Qwen3-VL-Embedding,
+    ``Qwen3VLEmbedder._preprocess_inputs`` and ``process``), one input at a time:
+    qwen-vl-utils resizes the frames, the processor runs with ``do_resize=False``, the last
+    token's hidden state is normalised. ``times`` replaces its 2 fps frame labels."""
+    from PIL import Image
+    from qwen_vl_utils import process_vision_info
     from transformers import AutoProcessor, Qwen3VLModel
     from transformers.video_utils import VideoMetadata
 
+    processor = AutoProcessor.from_pretrained(qwen, padding_side="right")
+    model = Qwen3VLModel.from_pretrained(qwen).eval()
+
+    def conversation(instruction, content):
+        return [
+            {"role": "system", "content": [{"type": "text", "text": instruction}]},
+            {"role": "user", "content": content},
+        ]
+
+    def embed(conversations, **extra):
+        text = processor.apply_chat_template(
+            conversations, add_generation_prompt=True, tokenize=False
+        )
+        images, video_inputs, video_kwargs = process_vision_info(
+            conversations, image_patch_size=16, return_video_metadata=True, return_video_kwargs=True
+        )
+        videos = metadata = None
+        if video_inputs is not None:
+            videos, metadata = (list(x) for x in zip(*video_inputs, strict=True))
+        if "times" in extra:
+            metadata = [
+                VideoMetadata(
+                    total_num_frames=int(t[-1] * 1000) + 1,
+                    fps=1000.0,
+                    frames_indices=[int(round(x * 1000)) for x in t],
+                )
+                for t in extra["times"]
+            ]
+        inputs = processor(
+            text=text,
+            images=images,
+            videos=videos,
+            video_metadata=metadata,
+            truncation=True,
+            max_length=8192,
+            padding=True,
+            do_resize=False,
+            return_tensors="pt",
+            **video_kwargs,
+        )
+        with torch.inference_mode():
+            hidden = model(**inputs).last_hidden_state
+        last = inputs["attention_mask"].sum(1) - 1  # right padding
+        out = hidden[torch.arange(hidden.shape[0]), last]
+        return torch.nn.functional.normalize(out, dim=-1).numpy(), inputs
+
+    def video(frames, instruction="Represent the user's input.", **extra):
+        content = {
+            "type": "video",
+            "video": [Image.fromarray(f) for f in frames],
+            "total_pixels": 10 * 768 * 32 * 32,
+        }
+        return embed([conversation(instruction, [content])], **extra)
+
+    def text(caption, instruction):
+        return embed([conversation(instruction, [{"type": "text", "text": caption}])])[0]
+
+    return video, text
+
+
+def test_qwen3_vl_follows_the_official_embedder(qwen):
+    """Frames sampled at 2 fps: our embeddings equal the official frame-list path exactly
+    (its labels are 2 fps); other times: the same path with the real times as labels.
+    Captions: the official text path."""
     from vidspace.frames import TimedFrames
 
+    official_video, official_text = _official_qwen(qwen)
     enc = load({"adapter": "qwen3_vl", "path": qwen})
     v = enc.encode_videos(TimedFrames(CLIPS, TIMES))
     t = enc.encode_texts(TEXTS)
     assert v.shape == (3, 32) and t.shape == (2, 32) and enc.dim == 32
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1, rtol=1e-5)
-
-    processor = AutoProcessor.from_pretrained(qwen)
-    model = Qwen3VLModel.from_pretrained(qwen).eval()
-
-    def chat(instruction, content):
-        messages = [
-            {"role": "system", "content": [{"type": "text", "text": instruction}]},
-            {"role": "user", "content": content},
-        ]
-        return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-    def alone(**inputs):
-        with torch.inference_mode():
-            out = model(**processor(**inputs, return_tensors="pt")).last_hidden_state[0, -1]
-        return (out / out.norm()).numpy()
-
-    prompt = chat("Represent the user's input.", [{"type": "video"}])
-    assert prompt.startswith("<|im_start|>system\nRepresent the user's input.<|im_end|>\n")
-    assert prompt.endswith("<|im_end|>\n<|im_start|>assistant\n")
-    for i in range(3):
-        meta = VideoMetadata(
-            total_num_frames=4, fps=1000.0, frames_indices=[int(x * 1000) for x in TIMES[i]]
-        )
-        expected = alone(
-            text=[prompt],
-            videos=[CLIPS[i]],
-            video_metadata=[meta],
-            do_sample_frames=False,
-            cap_pixels_per_frame=True,
-        )
-        np.testing.assert_allclose(v[i], expected, rtol=1e-4, atol=1e-5)
+    assert TIMES[0].tolist() == [0.0, 0.5, 1.0, 1.5]  # 2 fps
+    expected, inputs = official_video(CLIPS[0])
+    np.testing.assert_allclose(v[0], expected[0], rtol=1e-4, atol=1e-5)
+    # qwen-vl-utils raises 32 x 32 frames to its minimum of 128 merged tokens: 384 x 384
+    assert inputs["video_grid_thw"].tolist() == [[2, 24, 24]]
+    for i in (1, 2):
+        expected, _ = official_video(CLIPS[i], times=[TIMES[i]])
+        np.testing.assert_allclose(v[i], expected[0], rtol=1e-4, atol=1e-5)
     instruction = "Find a video that contains the following visual content."
-    for i, text in enumerate(TEXTS):
-        expected = alone(text=[chat(instruction, [{"type": "text", "text": text}])])
-        np.testing.assert_allclose(t[i], expected, rtol=1e-4, atol=1e-5)
+    for i, caption in enumerate(TEXTS):
+        np.testing.assert_allclose(
+            t[i], official_text(caption, instruction)[0], rtol=1e-4, atol=1e-5
+        )
     enc.tokenizer.padding_side = "left"  # checkpoints differ; the pooling handles both
     np.testing.assert_allclose(enc.encode_texts(TEXTS), t, rtol=1e-4, atol=1e-5)
+
+
+def test_qwen3_vl_takes_at_most_max_frames_like_the_official_one(qwen):
+    from vidspace.frames import TimedFrames
+
+    official_video, _ = _official_qwen(qwen)
+    clip = np.random.default_rng(3).integers(0, 255, (1, 7, 32, 32, 3), dtype=np.uint8)
+    times = (np.arange(7, dtype=np.float32) / 2)[None]
+    enc = load({"adapter": "qwen3_vl", "path": qwen, "max_frames": 4})
+    ours = enc.encode_videos(TimedFrames(clip, times))
+    keep = np.linspace(0, 6, 4, dtype=int)  # the official sample_frames
+    expected, _ = official_video(clip[0][keep], times=[times[0][keep]])
+    np.testing.assert_allclose(ours[0], expected[0], rtol=1e-4, atol=1e-5)
+    # an instruction without final punctuation gets a full stop, as in the official one
+    assert (
+        load({"adapter": "qwen3_vl", "path": qwen, "text_instruction": "Find it"}).text_instruction
+        == "Find it."
+    )
 
 
 def test_qwen3_vl_timestamps_reach_the_model(qwen):

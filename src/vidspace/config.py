@@ -82,6 +82,16 @@ def _check_adapters(config: Mapping) -> None:
                 "'text' encoders"
             )
         checks += [(f"models.{name}", lambda a=a: check_adapter(a)) for a in models_of(spec)]
+    from vidspace.models.instructions import check_instructions
+
+    for name, spec in config["models"].items():
+        if "text_instruction" in spec:
+            checks.append(
+                (
+                    f"models.{name}.text_instruction",
+                    lambda v=spec["text_instruction"]: check_instructions(v, config["datasets"]),
+                )
+            )
     for where, check in checks:
         try:
             check()

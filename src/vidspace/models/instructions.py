@@ -1,0 +1,54 @@
+"""Per-dataset query instructions for instruction-following embedders (Qwen3-VL-Embedding).
+
+``text_instruction`` in a model's config is one instruction, a mapping from dataset name
+(or ``default``) to instruction, or the preset ``mmeb-v2``: the instructions of the
+model's published MMEB-V2 evaluation, chosen by the dataset's adapter. Torch-free: the
+workflow resolves it for each embed job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# Qwen3-VL-Embedding's MMEB-V2 video retrieval instructions, by dataset adapter
+MMEB_V2 = {
+    "msrvtt": "Find a video that contains the following visual content.",
+    "vatex": "Select a video that fits the description provided.",
+    "youcook2": "Find a video that demonstrates the following action while making a recipe.",
+}
+PRESETS = {"mmeb-v2": MMEB_V2}
+
+
+def check_instructions(value, datasets: Mapping[str, Mapping]) -> None:
+    """ValueError naming the problem when ``value`` cannot give every dataset an
+    instruction (an unknown dataset key, a preset without an entry for an adapter)."""
+    if isinstance(value, str) and value in PRESETS:
+        missing = {
+            n: d["adapter"] for n, d in datasets.items() if d["adapter"] not in PRESETS[value]
+        }
+        if missing:
+            raise ValueError(
+                f"preset {value!r} has instructions for the adapters {sorted(PRESETS[value])}, "
+                f"not for {missing}; give a mapping with those datasets or 'default'"
+            )
+    elif isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(datasets) - {"default"})
+        if unknown:
+            raise ValueError(
+                f"instructions for datasets that are not configured: {unknown} "
+                f"(datasets: {sorted(datasets)})"
+            )
+        uncovered = sorted(set(datasets) - set(value))
+        if uncovered and "default" not in value:
+            raise ValueError(f"no instruction for datasets {uncovered} and no 'default'")
+
+
+def for_dataset(spec: Mapping, dataset: str, adapter: str) -> dict:
+    """The model spec with ``text_instruction`` resolved to one string for ``dataset``."""
+    spec = dict(spec)
+    value = spec.get("text_instruction")
+    if isinstance(value, str) and value in PRESETS:
+        spec["text_instruction"] = PRESETS[value][adapter]
+    elif isinstance(value, Mapping):
+        spec["text_instruction"] = value.get(dataset, value.get("default"))
+    return spec
