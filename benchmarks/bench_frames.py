@@ -87,15 +87,23 @@ def run(root: Path, kind: str, a) -> list[tuple[str, str]]:
     )
     manifest.to_parquet(root / f"{kind}.parquet")
 
-    def ours(side: int, workers: int = 1) -> float:
+    def ours(side: int, workers: int = 1, backend: str = "pyav") -> float:
         args = (root / f"{kind}.parquet", root / "f.npz", root / "fail.csv")
         return best_of(
-            lambda: sample_frames(*args, num_frames=a.frames, short_side=side, workers=workers)
+            lambda: sample_frames(
+                *args, num_frames=a.frames, short_side=side, workers=workers, backend=backend
+            )
         )
 
     pyav = best_of(lambda: pyav_all_frames(paths, a.frames))
     bare = best_of(lambda: decord_batches(paths, a.frames))
-    ours_224, threaded, ours_480 = ours(224), ours(224, a.workers), ours(480)
+    decord_224 = ours(224, backend="decord")
+    with np.load(root / "f.npz") as data:
+        decord_frames = data["frames"]
+    ours_224 = ours(224)
+    with np.load(root / "f.npz") as data:
+        backends_differ = int((data["frames"] != decord_frames).sum())
+    threaded, ours_480 = ours(224, a.workers), ours(480)  # the 480 run last: checked below
     with np.load(root / "f.npz") as data:  # the 480 run's frames: decord's, cropped alike
         reference = np.stack([resize_crop(b, 480) for b in decord_batches(paths, a.frames)])
         differ = int((data["frames"] != reference).sum())
@@ -114,6 +122,9 @@ def run(root: Path, kind: str, a) -> list[tuple[str, str]]:
             f"{(ours_480 / bare - 1) * 100:.0f} %",
         ),
         (f"[{kind}] pixels differing from decord's frames", str(differ)),
+        (f"[{kind}] sample_frames backend decord, short side 224", f"{decord_224:.2f} s"),
+        (f"[{kind}] backend pyav / backend decord time", f"{ours_224 / decord_224:.2f}"),
+        (f"[{kind}] pixels differing between the two backends", str(backends_differ)),
     ]
 
 

@@ -73,6 +73,22 @@ def resize_crop(frames: np.ndarray, short_side: int) -> np.ndarray:
     return np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
 
 
+BACKENDS = ("pyav", "decord")
+
+
+def _pick(times: np.ndarray, method, num_frames, fps, start, end) -> tuple[np.ndarray, int]:
+    """Indices of the sampled frames (given every frame's time, seconds from the first)
+    and the segment's first index."""
+    first = 0 if _missing(start) else int(np.searchsorted(times, start - 1e-6))
+    last = times.size if _missing(end) else int(np.searchsorted(times, end - 1e-6))
+    first = min(first, times.size - 1)
+    last = max(first + 1, min(last, times.size))
+    if method == "uniform":
+        return uniform_indices(last - first, num_frames, first), first
+    idx = first + fps_indices(times[first:last], fps or 0.0, num_frames)
+    return idx[uniform_indices(idx.size, num_frames)], first  # fixed T so clips stack
+
+
 def read_clip(
     path: Path,
     method: str,
@@ -81,14 +97,20 @@ def read_clip(
     fps: float | None = None,
     start: float | None = None,
     end: float | None = None,
+    backend: str = "pyav",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode the sampled frames of one video: (frames (T,S,S,3), indices (T,), times (T,)).
 
     Indices count frames in presentation order from the start of the file; ``start`` and
     ``end`` (seconds from the first frame) select a segment; times are the frames'
-    presentation times in seconds from the segment's first frame.
+    presentation times in seconds from the segment's first frame. ``backend``: ``pyav``
+    (FFmpeg through PyAV, seeking per group of pictures) or ``decord`` (its
+    ``get_batch``); both give the same indices and pixels where both can decode.
     """
     import av
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown decoding backend {backend!r}; use one of {list(BACKENDS)}")
 
     if not path.exists():
         raise FileNotFoundError(f"missing file {path}")
@@ -103,6 +125,8 @@ def read_clip(
         return still, np.zeros(num_frames, dtype=np.int64), np.zeros(num_frames, np.float32)
     if method not in ("uniform", "fps"):
         raise ValueError(f"unknown sampling method {method!r}; use 'uniform' or 'fps'")
+    if backend == "decord":
+        return _read_clip_decord(path, method, num_frames, short_side, fps, start, end)
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise ValueError("no video stream")
@@ -115,15 +139,7 @@ def read_clip(
             times = np.arange(n) / float(stream.average_rate or 1)
         else:
             times = (pts - pts[0]) * float(stream.time_base)
-        first = 0 if _missing(start) else int(np.searchsorted(times, start - 1e-6))
-        last = times.size if _missing(end) else int(np.searchsorted(times, end - 1e-6))
-        first = min(first, times.size - 1)
-        last = max(first + 1, min(last, times.size))
-        if method == "uniform":
-            idx = uniform_indices(last - first, num_frames, first)
-        else:
-            idx = first + fps_indices(times[first:last], fps or 0.0, num_frames)
-            idx = idx[uniform_indices(idx.size, num_frames)]  # fixed T so clips stack
+        idx, first = _pick(times, method, num_frames, fps, start, end)
         if pts is None:
             container.seek(0)
             picked = _decode_sequential(container, stream, idx)
@@ -131,6 +147,29 @@ def read_clip(
             picked = _decode_at(container, stream, pts, keyframes, idx)
     frames = resize_crop(np.stack([_upright(f) for f in picked]), short_side)
     return frames, idx, (times[idx] - times[first]).astype(np.float32)
+
+
+def _read_clip_decord(path, method, num_frames, short_side, fps, start, end):
+    """read_clip through decord: its frame timestamps choose the same indices, its
+    get_batch decodes them (decord turns rotated videos upright itself)."""
+    import decord
+
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    if len(reader) == 0:
+        raise ValueError("no decodable video frames")
+    stamps = reader.get_frame_timestamp(range(len(reader)))[:, 0]
+    times = stamps - stamps[0]
+    idx, first = _pick(times, method, num_frames, fps, start, end)
+    try:
+        frames = reader.get_batch(list(idx)).asnumpy()
+    except decord.DECORDError as exc:
+        if "size must exactly match" not in str(exc):
+            raise ValueError(f"decord: {str(exc).splitlines()[0][:200]}") from None
+        raise ValueError(
+            "decord cannot copy this file's frames (padded rows, a decord limitation with "
+            "some widths); use backend: pyav"
+        ) from None
+    return resize_crop(frames, short_side), idx, (times[idx] - times[first]).astype(np.float32)
 
 
 def _missing(value: float | None) -> bool:
@@ -218,6 +257,7 @@ def sample_frames(
     short_side: int = 224,
     fps: float | None = None,
     workers: int = 1,
+    backend: str = "pyav",
 ) -> dict:
     """Sample every video of a manifest into one ``frames.npz``; record failures.
 
@@ -231,7 +271,7 @@ def sample_frames(
     def read(row):
         try:
             clip = read_clip(
-                root / row.path, method, num_frames, short_side, fps, row.start, row.end
+                root / row.path, method, num_frames, short_side, fps, row.start, row.end, backend
             )
             return clip, None
         except Exception as exc:  # noqa: BLE001 - one bad video must not stop the run
