@@ -57,9 +57,14 @@ def evaluate_file(
     meta = load_sidecar(embeddings_path, meta_path)
     scoring = meta.get("scoring", "dot")
     temperature = float(meta.get("temperature", 0.01))
+    evaluated = eval_rows(arrays, split)
+    train = np.asarray(arrays.get("split", np.array([]))) == "train"
     fits = dict(meta.get("fits", {}))
     if scoring == "dual_softmax":
         fits["dual softmax"] = TRANSDUCTIVE  # normalises over the other evaluated queries
+    elif scoring in ("inverted_softmax", "qb_norm"):
+        # with split 'all' the train queries are evaluated too
+        fits["querybank"] = TRANSDUCTIVE if (train & evaluated).any() else TRAIN
     result: dict = {
         "source": str(embeddings_path),
         "variant": meta.get("variant"),
@@ -78,11 +83,9 @@ def evaluate_file(
                 np.savez(tmp, skipped=np.array(result["skipped"]))
         logger.info("%s: %s", embeddings_path, result["skipped"])
         return result
-    evaluated = eval_rows(arrays, split)
     sub = subset_videos(arrays, evaluated)
     querybank = None
     if scoring in ("inverted_softmax", "qb_norm"):
-        train = np.asarray(arrays.get("split", np.array([]))) == "train"
         if not train.any() or split == "train":
             raise ValueError(
                 f"scoring {scoring!r} needs a train split, distinct from the "
@@ -90,9 +93,6 @@ def evaluate_file(
             )
         bank = subset_videos(arrays, train)
         querybank = (l2_normalize(bank["text_emb"]), l2_normalize(bank["video_emb"]))
-        # with split 'all' the train queries are evaluated too
-        fits["querybank"] = TRANSDUCTIVE if (train & evaluated).any() else TRAIN
-        result["transductive"] = sorted(k for k, v in fits.items() if v == TRANSDUCTIVE)
     if meta.get("kind") == "binary" and scoring == "dot":
         # sign codes all have norm sqrt(D): normalising changes no order, but it turns the
         # integer agreement counts into rounded fractions whose ties then break by rounding
