@@ -31,3 +31,24 @@ def paired_embeddings(n: int, d: int, noise: float = 0.05, seed: int = 0):
     text = video + rng.normal(scale=noise, size=video.shape).astype(np.float32)
     text /= np.linalg.norm(text, axis=1, keepdims=True)
     return text, video, np.arange(n)
+
+
+def square_crop(frames: np.ndarray, short_side: int) -> np.ndarray:
+    """The frame store before faithful inputs: short side resized (antialiased bilinear)
+    to ``short_side``, centre-cropped to a square. Kept to measure what it cost."""
+    import torch
+    import torch.nn.functional as F
+
+    t, h, w, _ = frames.shape
+    scale = short_side / min(h, w)
+    nh, nw = max(short_side, round(h * scale)), max(short_side, round(w * scale))
+    top, left = (nh - short_side) // 2, (nw - short_side) // 2
+    x = (
+        torch.from_numpy(np.ascontiguousarray(frames))
+        .permute(0, 3, 1, 2)
+        .contiguous(memory_format=torch.channels_last)
+    )
+    if (nh, nw) != (h, w):
+        x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+    x = x[:, :, top : top + short_side, left : left + short_side]
+    return np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())

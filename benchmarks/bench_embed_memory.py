@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from _common import table
 
+from vidspace.frames import save_frames
+
 CHILD = r"""
 import json, sys, threading, time
 import vidspace.frames as frames_mod
@@ -57,9 +59,7 @@ def main() -> None:
         rng = np.random.default_rng(0)
         shape = (a.videos, a.frames, a.side, a.side, 3)
         ids = np.array([f"v{i:05d}" for i in range(a.videos)])
-        np.savez(
-            root / "frames.npz", frames=rng.integers(0, 255, shape, dtype=np.uint8), video_ids=ids
-        )
+        save_frames(root / "frames.npz", rng.integers(0, 255, shape, dtype=np.uint8), ids)
         pd.DataFrame({"video_id": ids, "category": "", "split": "test"}).to_parquet(
             root / "manifest.parquet"
         )

@@ -1,7 +1,8 @@
 """Storage of sampled frames: raw uint8 in one .npz (what sample_frames writes) against
-JPEG-compressed frames in one file, on web-like content at the models' 224 px.
+JPEG-compressed frames in one file, on web-like 640x480 content (the store keeps frames as
+decoded; ``--side`` bounds the long side as the sampling's ``max_side`` does).
 
-    python benchmarks/bench_storage.py [--videos 200] [--frames 8] [--side 224]
+    python benchmarks/bench_storage.py [--videos 200] [--frames 8] [--side 640]
 
 Prints bytes per frame, write time, and the time to get every frame back as uint8 (load +
 decode), plus the JPEG error (PSNR). Reading is what every embedding job pays.
@@ -20,7 +21,7 @@ from _common import table
 from bench_frames import natural_clip
 from PIL import Image
 
-from vidspace.frames import resize_crop
+from vidspace.frames import bound_size
 
 
 def jpeg_encode(frames: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,14 +53,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--videos", type=int, default=200)
     p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--side", type=int, default=224)
+    p.add_argument("--side", type=int, default=640)
     a = p.parse_args()
     rng = np.random.default_rng(0)
     frames = np.stack(
-        [resize_crop(natural_clip(rng, a.frames * 4, v)[::4], a.side) for v in range(a.videos)]
+        [bound_size(natural_clip(rng, a.frames * 4, v)[::4], a.side) for v in range(a.videos)]
     )
     n = frames.shape[0] * frames.shape[1]
-    rows = [("frames", f"{a.videos} videos x {a.frames} x {a.side}x{a.side}x3 = {n} frames")]
+    h, w = frames.shape[2:4]
+    rows = [("frames", f"{a.videos} videos x {a.frames} x {w}x{h}x3 = {n} frames")]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "raw.npz"
         start = time.perf_counter()

@@ -40,7 +40,7 @@ TINY_CONFIG = {
             },
         }
     },
-    "samplings": {"u4": {"method": "uniform", "num_frames": 4, "short_side": 32}},
+    "samplings": {"u4": {"method": "uniform", "num_frames": 4}},
     "models": {
         "random": {"adapter": "random", "dim": 64},
         "aligned": {

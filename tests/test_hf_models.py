@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from references import official_qwen
 
+from vidspace.frames import save_frames
 from vidspace.io import load_embeddings
 from vidspace.models import load
 from vidspace.models.checkpoints import build_checkpoint
@@ -153,7 +155,7 @@ def test_killed_job_resumes_from_shards_and_matches(tmp_path):
 
 def test_embed_stage_with_a_real_family_and_no_leftover_shards(checkpoints, tmp_path):
     ids = [f"v{i}" for i in range(5)]
-    np.savez(tmp_path / "frames.npz", frames=FRAMES, video_ids=np.array(ids))
+    save_frames(tmp_path / "frames.npz", FRAMES, ids)
     pd.DataFrame(
         {
             "video_id": ids,
@@ -237,83 +239,13 @@ CLIPS = np.random.default_rng(1).integers(0, 255, (3, 4, 32, 32, 3), dtype=np.ui
 TIMES = np.array([[0.0, 0.5, 1.0, 1.5], [0.0, 1.0, 2.0, 3.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
 
 
-def _official_qwen(qwen):
-    """The official embedder's frame-list path (QwenLM/Qwen3-VL-Embedding,
-    ``Qwen3VLEmbedder._preprocess_inputs`` and ``process``), one input at a time:
-    qwen-vl-utils resizes the frames, the processor runs with ``do_resize=False``, the last
-    token's hidden state is normalised. ``times`` replaces its 2 fps frame labels."""
-    from PIL import Image
-    from qwen_vl_utils import process_vision_info
-    from transformers import AutoProcessor, Qwen3VLModel
-    from transformers.video_utils import VideoMetadata
-
-    processor = AutoProcessor.from_pretrained(qwen, padding_side="right")
-    model = Qwen3VLModel.from_pretrained(qwen).eval()
-
-    def conversation(instruction, content):
-        return [
-            {"role": "system", "content": [{"type": "text", "text": instruction}]},
-            {"role": "user", "content": content},
-        ]
-
-    def embed(conversations, **extra):
-        text = processor.apply_chat_template(
-            conversations, add_generation_prompt=True, tokenize=False
-        )
-        images, video_inputs, video_kwargs = process_vision_info(
-            conversations, image_patch_size=16, return_video_metadata=True, return_video_kwargs=True
-        )
-        videos = metadata = None
-        if video_inputs is not None:
-            videos, metadata = (list(x) for x in zip(*video_inputs, strict=True))
-        if "times" in extra:
-            metadata = [
-                VideoMetadata(
-                    total_num_frames=int(t[-1] * 1000) + 1,
-                    fps=1000.0,
-                    frames_indices=[int(round(x * 1000)) for x in t],
-                )
-                for t in extra["times"]
-            ]
-        inputs = processor(
-            text=text,
-            images=images,
-            videos=videos,
-            video_metadata=metadata,
-            truncation=True,
-            max_length=8192,
-            padding=True,
-            do_resize=False,
-            return_tensors="pt",
-            **video_kwargs,
-        )
-        with torch.inference_mode():
-            hidden = model(**inputs).last_hidden_state
-        last = inputs["attention_mask"].sum(1) - 1  # right padding
-        out = hidden[torch.arange(hidden.shape[0]), last]
-        return torch.nn.functional.normalize(out, dim=-1).numpy(), inputs
-
-    def video(frames, instruction="Represent the user's input.", **extra):
-        content = {
-            "type": "video",
-            "video": [Image.fromarray(f) for f in frames],
-            "total_pixels": 10 * 768 * 32 * 32,
-        }
-        return embed([conversation(instruction, [content])], **extra)
-
-    def text(caption, instruction):
-        return embed([conversation(instruction, [{"type": "text", "text": caption}])])[0]
-
-    return video, text
-
-
 def test_qwen3_vl_follows_the_official_embedder(qwen):
     """Frames sampled at 2 fps: our embeddings equal the official frame-list path exactly
     (its labels are 2 fps); other times: the same path with the real times as labels.
     Captions: the official text path."""
     from vidspace.frames import TimedFrames
 
-    official_video, official_text = _official_qwen(qwen)
+    official_video, official_text = official_qwen(qwen)
     enc = load({"adapter": "qwen3_vl", "path": qwen})
     v = enc.encode_videos(TimedFrames(CLIPS, TIMES))
     t = enc.encode_texts(TEXTS)
@@ -339,7 +271,7 @@ def test_qwen3_vl_follows_the_official_embedder(qwen):
 def test_qwen3_vl_takes_at_most_max_frames_like_the_official_one(qwen):
     from vidspace.frames import TimedFrames
 
-    official_video, _ = _official_qwen(qwen)
+    official_video, _ = official_qwen(qwen)
     clip = np.random.default_rng(3).integers(0, 255, (1, 7, 32, 32, 3), dtype=np.uint8)
     times = (np.arange(7, dtype=np.float32) / 2)[None]
     enc = load({"adapter": "qwen3_vl", "path": qwen, "max_frames": 4})
@@ -382,7 +314,7 @@ def test_qwen3_vl_embed_stage_passes_frame_times(qwen, tmp_path):
     """The embed stage reads frame_times from frames.npz; padding in a batch of mixed
     lengths does not change an embedding."""
     ids = [f"v{i}" for i in range(3)]
-    np.savez(tmp_path / "frames.npz", frames=CLIPS, video_ids=np.array(ids), frame_times=TIMES)
+    save_frames(tmp_path / "frames.npz", CLIPS, ids, frame_times=TIMES)
     pd.DataFrame({"video_id": ids, "category": "", "split": "test"}).to_parquet(
         tmp_path / "manifest.parquet"
     )
@@ -410,8 +342,8 @@ def test_qwen3_vl_embed_stage_passes_frame_times(qwen, tmp_path):
     np.testing.assert_allclose(arrays["video_emb"], one_by_one, rtol=1e-4, atol=1e-5)
     one_text = np.concatenate([enc.encode_texts([t]) for t in TEXTS])
     np.testing.assert_allclose(arrays["text_emb"], one_text, rtol=1e-4, atol=1e-5)
-    np.savez(tmp_path / "old.npz", frames=CLIPS, video_ids=np.array(ids))  # no frame_times
-    with pytest.raises(ValueError, match="no frame_times"):
+    np.savez(tmp_path / "old.npz", frames=CLIPS, video_ids=np.array(ids))  # an older store
+    with pytest.raises(ValueError, match="sample again"):
         embed_dataset(
             tmp_path / "old.npz",
             tmp_path / "manifest.parquet",
@@ -430,11 +362,13 @@ def test_preprocessing_on_the_device_equals_the_workers(checkpoints, family):
     path = str(checkpoints[family])
     workers = load({"adapter": family, "path": path, "preprocess": "workers"})
     device = load({"adapter": family, "path": path, "preprocess": "device"})
-    batch = device.preprocess_videos(FRAMES)
-    assert "pixel_values" not in batch and batch["frames"].dtype == torch.uint8
-    expected = workers.encode_videos(FRAMES)
-    np.testing.assert_allclose(device.encode_videos(FRAMES), expected, rtol=1e-5, atol=1e-6)
-    got = encode_all(device, "videos", FRAMES, batch_size=2, desc="t", num_workers=1)
+    # clips at their own sizes (landscape, portrait, 2:1), as the frame store holds them
+    clips = [FRAMES[0], FRAMES[1, :, :, :20], FRAMES[2, :, :24], FRAMES[3], FRAMES[4, :, :20]]
+    batch = device.preprocess_videos(clips)
+    assert "pixel_values" not in batch and all(f.dtype == torch.uint8 for f in batch["frames"])
+    expected = workers.encode_videos(clips)
+    np.testing.assert_allclose(device.encode_videos(clips), expected, rtol=1e-5, atol=1e-6)
+    got = encode_all(device, "videos", clips, batch_size=2, desc="t", num_workers=1)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="preprocess must be auto, device or workers"):
         load({"adapter": family, "path": path, "preprocess": "gpu"})
@@ -478,7 +412,7 @@ def test_a_processor_without_device_support_stays_in_the_workers(checkpoints, mo
 
 def _stage_inputs(tmp_path):
     ids = [f"v{i}" for i in range(len(FRAMES))]
-    np.savez(tmp_path / "frames.npz", frames=FRAMES, video_ids=np.array(ids))
+    save_frames(tmp_path / "frames.npz", FRAMES, ids)
     pd.DataFrame(
         {"video_id": ids, "path": "x", "category": "c", "split": "", "start": np.nan, "end": np.nan}
     ).to_parquet(tmp_path / "manifest.parquet")

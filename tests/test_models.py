@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vidspace.frames import save_frames
 from vidspace.io import load_embeddings, load_sidecar
 from vidspace.models import load
 from vidspace.models.aligned import fit_cca
@@ -142,7 +143,7 @@ def test_registry_errors(spec, match):
 
 
 def _write_inputs(tmp_path, frames, ids, captions):
-    np.savez(tmp_path / "frames.npz", frames=frames, video_ids=np.array(ids))
+    save_frames(tmp_path / "frames.npz", frames, ids)
     manifest = pd.DataFrame(
         {
             "video_id": ids + ["gone"],

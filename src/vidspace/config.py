@@ -28,6 +28,14 @@ def validate_config(
     config: Mapping, schema_path: str | Path | None = None, check_adapters: bool = True
 ) -> None:
     """Raise ConfigError if ``config`` breaks the schema or refers to unknown names."""
+    for name, sampling in (config.get("samplings") or {}).items():
+        if isinstance(sampling, Mapping) and "short_side" in sampling:
+            raise ConfigError(
+                f"config error: samplings.{name}.short_side is no longer used: frames are "
+                "stored at their decoded size (scaled down only above max_side, default "
+                "1280) and each model's processor resizes and crops them as its model card "
+                "prescribes; delete the key"
+            )
     schema = load_schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(dict(config)), key=lambda e: (len(e.path), list(e.path)))

@@ -1,8 +1,11 @@
-"""Frame sampling: one uint8 array per dataset x sampling, reused by every model.
+"""Frame sampling: one frame store per dataset x sampling, shared by every model.
 
-Frames are resized so the short side equals ``short_side`` and centre-cropped to a square,
-so clips of any size stack into one (N, T, S, S, 3) array. A video that cannot be decoded
-is recorded in the failures table with its reason and the run goes on.
+Frames are kept as decoded (upright, at their own size and aspect ratio); only a frame
+whose long side exceeds ``max_side`` is scaled down, keeping its aspect ratio. Each model
+then applies its own published preprocessing (its processor's resize and crop, or the
+Qwen3-VL recipe) to the frames, so it sees what its model card feeds it. Clips of
+different sizes live in one flat uint8 array (see :class:`FrameStore`). A video that
+cannot be decoded is recorded in the failures table with its reason and the run goes on.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -51,14 +55,21 @@ def fps_indices(times: np.ndarray, fps: float, max_frames: int) -> np.ndarray:
     return idx
 
 
-def resize_crop(frames: np.ndarray, short_side: int) -> np.ndarray:
-    """(T, H, W, 3) -> (T, S, S, 3) uint8: antialiased resize of the short side, centre crop."""
+# the long side above which stored frames are scaled down: 720p and every download we make
+# (YouTube at most 480p: 854 px; MSR-VTT 320 px) stay as decoded, and it is above the
+# largest frame Qwen3-VL's recipe keeps up to 2:1 (768 tokens of 32 px: 1184x672 at 16:9),
+# so larger videos reach it at the size it would pick itself (benchmarks/README.md)
+DEFAULT_MAX_SIDE = 1280
+
+
+def bound_size(frames: np.ndarray, max_side: int | None) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames, scaled down (antialiased) so the long side is at most
+    ``max_side``, aspect ratio kept; unchanged when already within it (or ``None``)."""
     t, h, w, _ = frames.shape
-    scale = short_side / min(h, w)
-    nh, nw = max(short_side, round(h * scale)), max(short_side, round(w * scale))
-    top, left = (nh - short_side) // 2, (nw - short_side) // 2
-    if (nh, nw) == (h, w):  # already at the short side: crop only
-        return np.ascontiguousarray(frames[:, top : top + short_side, left : left + short_side])
+    if max_side is None or max(h, w) <= max_side:
+        return frames
+    scale = max_side / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     # uint8 in, uint8 out, channels-last: torch's fast antialiased path (7x the float one
     # on 480p frames; within 1 grey level of it)
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
@@ -69,11 +80,23 @@ def resize_crop(frames: np.ndarray, short_side: int) -> np.ndarray:
         antialias=True,
         align_corners=False,
     )
-    x = x[:, :, top : top + short_side, left : left + short_side]
     return np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
 
 
 BACKENDS = ("pyav", "decord")
+
+
+class Clip(NamedTuple):
+    """One video's sampled frames, as :func:`read_clip` returns them."""
+
+    frames: np.ndarray  # (T, H, W, 3) uint8, upright, bounded by max_side
+    indices: np.ndarray  # (T,) int64, presentation order from the file's first frame
+    times: np.ndarray  # (T,) float32 seconds from the segment's first frame
+    decoded_size: tuple[int, int]  # (height, width) as decoded, before any bound
+
+
+def _clip(frames: np.ndarray, indices, times, max_side: int | None) -> Clip:
+    return Clip(bound_size(frames, max_side), indices, times, tuple(frames.shape[1:3]))
 
 
 def _pick(times: np.ndarray, method, num_frames, fps, start, end) -> tuple[np.ndarray, int]:
@@ -93,13 +116,17 @@ def read_clip(
     path: Path,
     method: str,
     num_frames: int,
-    short_side: int,
+    max_side: int | None = DEFAULT_MAX_SIDE,
     fps: float | None = None,
     start: float | None = None,
     end: float | None = None,
     backend: str = "pyav",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Decode the sampled frames of one video: (frames (T,S,S,3), indices (T,), times (T,)).
+) -> Clip:
+    """Decode the sampled frames of one video: frames (T,H,W,3), indices (T,), times (T,)
+    and the decoded size.
+
+    Frames are upright (display matrix, EXIF) at the video's own size, scaled down only
+    when the long side exceeds ``max_side`` (see :func:`bound_size`).
 
     Indices count frames in presentation order from the start of the file; ``start`` and
     ``end`` (seconds from the first frame) select a segment; times are the frames'
@@ -121,12 +148,13 @@ def read_clip(
 
         with Image.open(path) as image:
             frame = np.array(ImageOps.exif_transpose(image).convert("RGB"))[None]
-        still = resize_crop(frame, short_side).repeat(num_frames, axis=0)
-        return still, np.zeros(num_frames, dtype=np.int64), np.zeros(num_frames, np.float32)
+        still = frame.repeat(num_frames, axis=0)
+        zeros = np.zeros(num_frames, dtype=np.int64), np.zeros(num_frames, np.float32)
+        return _clip(still, *zeros, max_side)
     if method not in ("uniform", "fps"):
         raise ValueError(f"unknown sampling method {method!r}; use 'uniform' or 'fps'")
     if backend == "decord":
-        return _read_clip_decord(path, method, num_frames, short_side, fps, start, end)
+        return _read_clip_decord(path, method, num_frames, max_side, fps, start, end)
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise ValueError("no video stream")
@@ -145,11 +173,11 @@ def read_clip(
             picked = _decode_sequential(container, stream, idx)
         else:
             picked = _decode_at(container, stream, pts, keyframes, idx)
-    frames = resize_crop(np.stack([_upright(f) for f in picked]), short_side)
-    return frames, idx, (times[idx] - times[first]).astype(np.float32)
+    frames = np.stack([_upright(f) for f in picked])
+    return _clip(frames, idx, (times[idx] - times[first]).astype(np.float32), max_side)
 
 
-def _read_clip_decord(path, method, num_frames, short_side, fps, start, end):
+def _read_clip_decord(path, method, num_frames, max_side, fps, start, end):
     """read_clip through decord: its frame timestamps choose the same indices, its
     get_batch decodes them (decord turns rotated videos upright itself)."""
     import decord
@@ -169,7 +197,7 @@ def _read_clip_decord(path, method, num_frames, short_side, fps, start, end):
             "decord cannot copy this file's frames (padded rows, a decord limitation with "
             "some widths); use backend: pyav"
         ) from None
-    return resize_crop(frames, short_side), idx, (times[idx] - times[first]).astype(np.float32)
+    return _clip(frames, idx, (times[idx] - times[first]).astype(np.float32), max_side)
 
 
 def _missing(value: float | None) -> bool:
@@ -254,7 +282,7 @@ def sample_frames(
     failures_path: str | Path,
     method: str = "uniform",
     num_frames: int = 8,
-    short_side: int = 224,
+    max_side: int | None = DEFAULT_MAX_SIDE,
     fps: float | None = None,
     workers: int = 1,
     backend: str = "pyav",
@@ -271,56 +299,168 @@ def sample_frames(
     def read(row):
         try:
             clip = read_clip(
-                root / row.path, method, num_frames, short_side, fps, row.start, row.end, backend
+                root / row.path, method, num_frames, max_side, fps, row.start, row.end, backend
             )
             return clip, None
         except Exception as exc:  # noqa: BLE001 - one bad video must not stop the run
             return None, exc
 
-    frames, indices, times, ids, failures = [], [], [], [], []
+    clips, indices, times, decoded, ids, failures = [], [], [], [], [], []
     with ThreadPoolExecutor(max(1, int(workers))) as pool:
         results = tqdm(pool.map(read, rows), total=len(rows), desc="frames")
         for row, (clip, exc) in zip(rows, results, strict=True):
             if clip is not None:
-                frames.append(clip[0])
-                indices.append(clip[1])
-                times.append(clip[2])
+                clips.append(clip.frames)
+                indices.append(clip.indices)
+                times.append(clip.times)
+                decoded.append(clip.decoded_size)
                 ids.append(row.video_id)
                 continue
             message = str(exc).strip().splitlines()
             reason = f"{type(exc).__name__}: {message[0] if message else 'no message'}"[:300]
             logger.warning("cannot decode %s (%s): %s", row.video_id, row.path, reason)
             failures.append({"video_id": row.video_id, "stage": "sample_frames", "reason": reason})
-    if not frames:
+    if not clips:
         raise ValueError(
             f"none of the {len(manifest)} videos in {manifest_path} could be decoded: "
             + "; ".join(f"{f['video_id']}: {f['reason']}" for f in failures[:3])
         )
     write_failures(failures_path, failures)
-    with atomic_path(frames_path, suffix=".npz") as tmp:
-        np.savez(
-            tmp,
-            frames=np.stack(frames),
-            frame_indices=np.stack(indices),
-            frame_times=np.stack(times),
-            video_ids=np.array(ids, dtype=str),
+    save_frames(frames_path, clips, ids, np.stack(indices), np.stack(times), np.array(decoded))
+    scaled = sum(c.shape[1:3] != d for c, d in zip(clips, decoded, strict=True))
+    if scaled:
+        logger.info(
+            "%d clips were larger than max_side=%s and stored scaled down", scaled, max_side
         )
     logger.info("sampled %d videos, %d failed", len(ids), len(failures))
     return {"n_videos": len(ids), "n_failed": len(failures)}
 
 
-def load_frames(path: str | Path, mmap: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(frames (N, T, S, S, 3) uint8, video_ids (N,) str) from a ``frames.npz``.
+def save_frames(
+    path: str | Path,
+    clips,
+    video_ids,
+    frame_indices: np.ndarray | None = None,
+    frame_times: np.ndarray | None = None,
+    decoded_sizes: np.ndarray | None = None,
+) -> None:
+    """Write a ``frames.npz`` (atomically): clips of (T, H, W, 3) uint8 at any sizes, their
+    ids, the frames' indices and times (``None``: 0..T-1 and 0 s, for frames that come
+    from no file) and each clip's size as decoded (``None``: as stored)."""
+    store = clips if isinstance(clips, FrameStore) else FrameStore.from_clips(list(clips))
+    shape = (len(store), store.num_frames)
+    if frame_indices is None:
+        frame_indices = np.broadcast_to(np.arange(shape[1]), shape)
+    if frame_times is None:
+        frame_times = np.zeros(shape, np.float32)
+    if decoded_sizes is None:
+        decoded_sizes = store.sizes
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(
+            tmp,
+            pixels=store.pixels,
+            frame_sizes=store.sizes,
+            decoded_sizes=np.asarray(decoded_sizes, np.int64).reshape(-1, 2),
+            frame_indices=np.asarray(frame_indices, np.int64),
+            frame_times=np.asarray(frame_times, np.float32),
+            video_ids=np.asarray(video_ids, dtype=str),
+        )
 
-    ``mmap=True`` maps the frames array read-only from the file instead of reading it into
+
+class FrameStore:
+    """N clips of T frames each, every clip at its own (height, width).
+
+    ``pixels`` holds the clips one after another, each as (T, H, W, 3) uint8 in C order;
+    ``sizes`` is (N, 2): each clip's height and width. Indexing with an int gives one clip
+    (an array); with a slice or a list of rows, a list of clips (copies, so a memory-mapped
+    store hands out plain arrays). Image processors take such lists whatever the sizes.
+    """
+
+    def __init__(
+        self,
+        pixels: np.ndarray,
+        sizes: np.ndarray,
+        num_frames: int,
+        decoded_sizes: np.ndarray | None = None,
+    ):
+        sizes = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
+        self.decoded_sizes = (
+            sizes if decoded_sizes is None else np.asarray(decoded_sizes, np.int64).reshape(-1, 2)
+        )
+        if pixels.ndim != 1 or pixels.dtype != np.uint8:
+            raise ValueError(
+                f"frame store pixels must be flat uint8, got {pixels.dtype} {pixels.shape}"
+            )
+        if num_frames < 1 or (sizes < 1).any():
+            raise ValueError("frame store: every clip needs at least one frame of at least 1 px")
+        self.pixels, self.sizes, self.num_frames = pixels, sizes, int(num_frames)
+        lengths = self.num_frames * sizes[:, 0] * sizes[:, 1] * 3
+        self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        if int(self.offsets[-1]) != pixels.size:
+            raise ValueError(
+                f"frame store: {pixels.size} bytes of pixels for clips that need "
+                f"{int(self.offsets[-1])} (a truncated or mismatched frames.npz)"
+            )
+
+    @classmethod
+    def from_clips(cls, clips: list[np.ndarray]) -> FrameStore:
+        """A store of (T, H, W, 3) uint8 clips (equal T, any H and W)."""
+        if not clips:
+            raise ValueError("frame store: no clips")
+        t = clips[0].shape[0]
+        for clip in clips:
+            if clip.ndim != 4 or clip.shape[0] != t or clip.shape[3] != 3 or clip.dtype != np.uint8:
+                raise ValueError(
+                    f"frame store: a clip of {clip.shape} {clip.dtype}, not ({t}, H, W, 3) uint8"
+                )
+        pixels = np.concatenate([np.ascontiguousarray(c).reshape(-1) for c in clips])
+        return cls(pixels, np.array([c.shape[1:3] for c in clips]), t)
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def clip(self, i: int) -> np.ndarray:
+        """Clip ``i`` as a (T, H, W, 3) view of the pixels (no copy)."""
+        h, w = (int(x) for x in self.sizes[i])
+        return self.pixels[self.offsets[i] : self.offsets[i + 1]].reshape(self.num_frames, h, w, 3)
+
+    def __getitem__(self, rows):
+        if isinstance(rows, (int, np.integer)):
+            return np.array(self.clip(int(rows)))
+        picked = range(len(self))[rows] if isinstance(rows, slice) else rows
+        return [np.array(self.clip(int(i))) for i in picked]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def scaled_down(self) -> int:
+        """How many clips are stored smaller than they were decoded (above max_side)."""
+        return int(np.any(self.sizes != self.decoded_sizes, axis=1).sum())
+
+    def size_counts(self) -> dict[str, int]:
+        """How many clips have each size, as {"WxH": count} (for sidecars and logs)."""
+        sizes, counts = np.unique(self.sizes, axis=0, return_counts=True)
+        return {f"{w}x{h}": int(n) for (h, w), n in zip(sizes, counts, strict=True)}
+
+
+def load_frames(path: str | Path, mmap: bool = False) -> tuple[FrameStore, np.ndarray]:
+    """(frame store, video_ids (N,) str) from a ``frames.npz``.
+
+    ``mmap=True`` maps the pixels read-only from the file instead of reading them into
     memory (``np.savez`` stores members uncompressed): the embed stage then holds only the
     batches it is working on, and DataLoader workers share the page cache.
     """
     with np.load(path, allow_pickle=False) as data:
-        ids = data["video_ids"]
-        if not mmap:
-            return data["frames"], ids
-    return _mmap_member(Path(path), "frames.npy"), ids
+        if "pixels" not in data or "frame_sizes" not in data:
+            raise ValueError(
+                f"{path} is not a frame store of this version (no pixels/frame_sizes; an "
+                "older one kept 224 px crops): sample again"
+            )
+        ids, sizes = data["video_ids"], data["frame_sizes"]
+        decoded = data["decoded_sizes"] if "decoded_sizes" in data else None
+        num_frames = int(data["frame_indices"].shape[1])
+        pixels = _mmap_member(Path(path), "pixels.npy") if mmap else data["pixels"]
+    return FrameStore(pixels, sizes, num_frames, decoded), ids
 
 
 def _mmap_member(path: Path, member: str) -> np.ndarray:
@@ -364,12 +504,13 @@ def load_frame_times(path: str | Path) -> np.ndarray:
 
 
 class TimedFrames:
-    """Frames (N, T, H, W, 3) with their times (N, T), sliced together: what encoders that
-    read timestamps (``wants_times``) receive instead of the bare frames."""
+    """Clips (a FrameStore, a list of (T, H, W, 3) arrays or an (N, T, H, W, 3) array) with
+    their times (N, T), sliced together: what encoders that read timestamps
+    (``wants_times``) receive instead of the bare frames."""
 
-    def __init__(self, frames: np.ndarray, times: np.ndarray):
-        if frames.shape[:2] != times.shape:
-            raise ValueError(f"frames {frames.shape} and times {times.shape} do not match")
+    def __init__(self, frames, times: np.ndarray):
+        if times.ndim != 2 or len(frames) != len(times):
+            raise ValueError(f"{len(frames)} clips and times {times.shape} do not match")
         self.frames, self.times = frames, times
 
     def __len__(self) -> int:

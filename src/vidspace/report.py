@@ -68,6 +68,7 @@ def _data_section(datasets: dict) -> str:
                 len(fr_fail),
                 f"{kept_captions}/{len(captions)}",
                 annotations,
+                _frame_sizes(d),
             ]
         )
         every = pd.concat([dl_fail, fr_fail])
@@ -92,6 +93,7 @@ def _data_section(datasets: dict) -> str:
             "Failed decoding",
             "Captions kept",
             "Annotation rows skipped",
+            "Frames as models saw them (W x H: clips)",
         ],
         rows,
     )
@@ -341,6 +343,21 @@ def _projection_section(plots: dict, report_dir: Path) -> str:
     for ds, path in plots.get("projections", {}).items():
         out.append(f"![{ds}_projections]({_rel(path, report_dir)})")
     return "\n\n".join(out)
+
+
+def _frame_sizes(d: dict, shown: int = 3) -> str:
+    """The stored frame sizes (what every model's preprocessing started from), most common
+    first, and how many clips max_side scaled down; from an embedding sidecar."""
+    metas = [read_json(md["embedding_meta"]) for md in d["models"].values()]
+    meta = next((m for m in metas if "frame_sizes" in m), None)
+    if meta is None:
+        return "–"
+    sizes = sorted(meta["frame_sizes"].items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ", ".join(f"{size}: {n}" for size, n in sizes[:shown])
+    if len(sizes) > shown:
+        text += f", {len(sizes) - shown} more sizes"
+    scaled = meta.get("frames_scaled_down", 0)
+    return text + (f"; {scaled} scaled down from above max_side" if scaled else "")
 
 
 def _skipped_section(datasets: dict, plots: dict) -> str:

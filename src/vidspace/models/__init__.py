@@ -4,7 +4,8 @@ validation stays fast.
 
 Contract: ``load(spec, device) -> encoder`` with
 
-- ``encode_videos(frames: (B, T, H, W, 3) uint8) -> (B, D) float32``
+- ``encode_videos(clips) -> (B, D) float32``: ``clips`` is a sequence of B (T, H, W, 3)
+  uint8 arrays, each clip at its own size (a list, or an (B, T, H, W, 3) array)
 - ``encode_texts(texts: list[str]) -> (B, D) float32`` when ``encoder.has_text``
 - optionally ``align(video_emb, text_emb, text_video_index, split) -> (video, text, info)``,
   for encoders that fit a mapping on the train split (``aligned``).
@@ -25,7 +26,7 @@ class Encoder(Protocol):
     has_text: bool
     dim: int
 
-    def encode_videos(self, frames: np.ndarray) -> np.ndarray: ...
+    def encode_videos(self, clips) -> np.ndarray: ...
 
     def encode_texts(self, texts: list[str]) -> np.ndarray: ...
 

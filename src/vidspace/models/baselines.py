@@ -24,11 +24,10 @@ class RandomEncoder:
             raise ValueError(f"random: dim must be positive, got {dim}")
         self.dim = int(dim)
 
-    def encode_videos(self, frames: np.ndarray) -> np.ndarray:
-        frames = np.ascontiguousarray(frames)
-        return np.stack([_seed_of(f.tobytes()).standard_normal(self.dim) for f in frames]).astype(
-            np.float32
-        )
+    def encode_videos(self, clips) -> np.ndarray:
+        return np.stack(
+            [_seed_of(np.ascontiguousarray(c).tobytes()).standard_normal(self.dim) for c in clips]
+        ).astype(np.float32)
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         return np.stack(

@@ -196,11 +196,14 @@ def build_checkpoint(
     image_size: int = 32,
     num_frames: int = 4,
     seed: int = 0,
+    patch_size: int = 8,
 ) -> Path:
     """Save a random ``family`` checkpoint (clip, siglip, xclip, videomae, qwen3_vl) with its
     processor.
 
-    ``size="tiny"`` is for tests; ``size="real"`` uses the published architectures
+    ``size="tiny"`` is for tests (``image_size`` and ``patch_size`` set the vision input;
+    the real input sizes with a coarse patch keep them fast); ``size="real"`` uses the
+    published architectures
     (CLIP ViT-B/32, SigLIP so400m/14 at 384 px, X-CLIP base/32, VideoMAE base,
     Qwen3-VL-Embedding-2B; the real Qwen vocabulary is replaced by the local tokenizer's).
     """
@@ -213,7 +216,7 @@ def build_checkpoint(
     if family in ("clip", "xclip"):
         tokenizer = train_tokenizer(77 if real else 16)
         text = _text_ids(tokenizer) | ({} if real else {**TINY, "max_position_embeddings": 16})
-        vision = {} if real else {**TINY, "image_size": image_size, "patch_size": 8}
+        vision = {} if real else {**TINY, "image_size": image_size, "patch_size": patch_size}
         if family == "clip":
             config = tf.CLIPConfig(
                 text_config=text, vision_config=vision, **({} if real else {"projection_dim": 16})
@@ -264,7 +267,7 @@ def build_checkpoint(
         vision = (
             {**so400m, "image_size": 384, "patch_size": 14}
             if real
-            else {**TINY, "image_size": image_size, "patch_size": 8}
+            else {**TINY, "image_size": image_size, "patch_size": patch_size}
         )
         config = tf.SiglipConfig(text_config=text, vision_config=vision)
         model = tf.SiglipModel(config)
@@ -278,7 +281,12 @@ def build_checkpoint(
             **(
                 {}
                 if real
-                else {**TINY, "image_size": image_size, "patch_size": 8, "num_frames": num_frames}
+                else {
+                    **TINY,
+                    "image_size": image_size,
+                    "patch_size": patch_size,
+                    "num_frames": num_frames,
+                }
             )
         )
         model = tf.VideoMAEModel(config)

@@ -9,8 +9,11 @@
 - ``videomae``: video only; the mean-pooled last hidden state.
 
 Each encoder splits work into ``preprocess_*`` (CPU, safe in DataLoader workers) and
-``forward_*`` (the model, on its device, under bf16 autocast on CUDA). Frames are resized
-and normalised by the checkpoint's own image processor; ``preprocess: device`` (the
+``forward_*`` (the model, on its device, under bf16 autocast on CUDA). Videos arrive as
+clips of decoded frames at their own size (``vidspace.frames.FrameStore``); the
+checkpoint's own image processor resizes, crops and normalises them, as its model card
+prescribes (CLIP: short side + centre crop, bicubic; SigLIP: the whole frame squashed to
+its size; X-CLIP / VideoMAE: their VideoMAE processor); ``preprocess: device`` (the
 default on CUDA) runs it on the GPU inside ``forward_videos``, so workers only hand over
 uint8 frames (on the lent H200, 12 CPU workers running SigLIP's processor needed 8.2 s for
 what the so400m tower computed in 9.2 s).
@@ -64,19 +67,20 @@ def _runs_on_devices(image_processor) -> bool:
     return isinstance(image_processor, TorchvisionBackend)
 
 
-def _images(frames, per_clip: bool) -> list:
-    """(B, T, ...) frames (array or tensor) as an image processor's input: B videos of T
-    frames (``per_clip``), or B*T single images."""
+def _images(clips, per_clip: bool) -> list:
+    """B clips of T frames (arrays or tensors, each clip at its own size) as an image
+    processor's input: B videos of T frames (``per_clip``), or B*T single images."""
     if per_clip:
-        return [list(clip) for clip in frames]
-    return list(frames.reshape(-1, *frames.shape[2:]))
+        return [list(clip) for clip in clips]
+    return [frame for clip in clips for frame in clip]
 
 
-def _check_frames(kind: str, frames: np.ndarray, expected: int) -> None:
-    if frames.shape[1] != expected:
+def _check_frames(kind: str, clips, expected: int) -> None:
+    got = len(clips[0]) if len(clips) else expected
+    if got != expected:
         raise ValueError(
             f"{kind}: the checkpoint expects {expected} frames per clip, the sampling gives "
-            f"{frames.shape[1]}; set the sampling's num_frames to match"
+            f"{got}; set the sampling's num_frames to match"
         )
 
 
@@ -138,17 +142,17 @@ class _HFBase:
             return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
         return torch.autocast(device_type="cpu", enabled=False)
 
-    def _frames_batch(self, image_processor, frames: np.ndarray, per_clip: bool = False) -> dict:
-        """(B, T, H, W, 3) uint8 frames -> {"pixel_values"} through the image processor (every
-        frame alone, or ``per_clip`` as videos), or {"frames"} left for ``_pixels`` on the
-        device; plus the (B, T) shape."""
+    def _frames_batch(self, image_processor, clips, per_clip: bool = False) -> dict:
+        """B clips of (T, H, W, 3) uint8 frames (any H, W per clip) -> {"pixel_values"}
+        through the image processor (every frame alone, or ``per_clip`` as videos), or
+        {"frames"} left for ``_pixels`` on the device; plus the (B, T) shape."""
         torch = self._torch
-        b, t = frames.shape[:2]
+        b, t = len(clips), len(clips[0])
         batch = {"shape": torch.tensor([b, t])}
-        if self.on_device:
-            batch["frames"] = torch.from_numpy(np.array(frames))  # a copy: frames may be a memmap
+        if self.on_device:  # copies: the clips may be views of a memmap
+            batch["frames"] = [torch.from_numpy(np.array(clip)) for clip in clips]
             return batch
-        images = _images(frames, per_clip)
+        images = _images(clips, per_clip)
         batch["pixel_values"] = image_processor(images, return_tensors="pt")["pixel_values"]
         return batch
 
@@ -157,8 +161,8 @@ class _HFBase:
         uint8 frames by the same image processor running on the device."""
         if "pixel_values" in batch:
             return batch["pixel_values"].to(self.device, non_blocking=True)
-        frames = batch["frames"].to(self.device, non_blocking=True).permute(0, 1, 4, 2, 3)
-        out = image_processor(_images(frames, per_clip), device=self.device, return_tensors="pt")
+        clips = [c.to(self.device, non_blocking=True).permute(0, 3, 1, 2) for c in batch["frames"]]
+        out = image_processor(_images(clips, per_clip), device=self.device, return_tensors="pt")
         return out["pixel_values"]
 
     def _pool_frames(self, per_frame, shape):

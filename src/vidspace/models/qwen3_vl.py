@@ -91,6 +91,19 @@ class Qwen3VLEmbeddingEncoder(_HFBase):
         self.max_frames, self.total_pixels = int(max_frames), int(total_pixels)
         self.dim = int(self.model.config.text_config.hidden_size)
 
+    @staticmethod
+    def unusable_size(height: int, width: int) -> str | None:
+        """Why qwen-vl-utils' resize would refuse a frame of this size, or None."""
+        from qwen_vl_utils.vision_process import MAX_RATIO
+
+        ratio = max(height, width) / max(1, min(height, width))
+        if ratio > MAX_RATIO:
+            return (
+                f"{width}x{height} px frames have an aspect ratio of {ratio:.0f}, above the "
+                f"{MAX_RATIO} the Qwen3-VL recipe (qwen-vl-utils) accepts"
+            )
+        return None
+
     def _load(self, path: str, revision: str | None):
         from transformers import AutoProcessor, Qwen3VLModel
 

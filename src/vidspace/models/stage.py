@@ -225,6 +225,7 @@ def embed_dataset(
             captions.loc[~captions["video_id"].isin(row_of), "video_id"].nunique(),
         )
     encoder = load(spec, device)
+    _check_sizes(encoder, frames, video_ids, model_name)
     arrays: dict[str, np.ndarray] = {
         "video_ids": video_ids,
         "categories": manifest.loc[video_ids, "category"].fillna("").astype(str).to_numpy(),
@@ -295,7 +296,9 @@ def embed_dataset(
         "n_captions": int(len(kept)) if encoder.has_text else 0,
         "n_captions_dropped": int(dropped),
         "frames": str(frames_path),
-        "frames_shape": list(frames.shape),
+        "num_frames": frames.num_frames,
+        "frame_sizes": frames.size_counts(),  # {"WxH": clips} as stored and preprocessed
+        "frames_scaled_down": frames.scaled_down(),  # clips stored below their decoded size
         "dtype": "float32",
         "frame_emb_dtype": str(arrays["frame_emb"].dtype) if "frame_emb" in arrays else None,
         "pooling": getattr(encoder, "pooling", None),
@@ -311,6 +314,25 @@ def embed_dataset(
     shards.remove()
     logger.info("%s: %d videos x %d dims in %.1fs", model_name, *video_emb.shape, meta["seconds"])
     return meta
+
+
+def _check_sizes(encoder, frames, video_ids, model: str) -> None:
+    """Before any work: every clip's size must suit the model's preprocessing recipe
+    (``encoder.unusable_size``), else an error naming the videos and the reason."""
+    check = getattr(encoder, "unusable_size", None)
+    if check is None:
+        return
+    bad: dict[str, list[str]] = {}
+    for (h, w), vid in zip(frames.sizes.tolist(), video_ids, strict=True):
+        reason = check(h, w)
+        if reason:
+            bad.setdefault(reason, []).append(str(vid))
+    if bad:
+        reason, ids = next(iter(bad.items()))
+        raise ValueError(
+            f"model {model!r} cannot take {sum(map(len, bad.values()))} videos: {reason} "
+            f"(e.g. {ids[:5]}); drop them from the dataset or use another model"
+        )
 
 
 def _compact(frame_emb: np.ndarray) -> np.ndarray:
