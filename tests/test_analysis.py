@@ -214,6 +214,21 @@ def test_config_cross_references():
         validate_config(config)
 
 
+def test_the_removed_short_side_key_is_named_with_what_replaced_it():
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    config["samplings"]["uniform8"]["short_side"] = 224
+    with pytest.raises(
+        ConfigError, match="samplings.uniform8.short_side is no longer used.*max_side"
+    ):
+        validate_config(config)
+    del config["samplings"]["uniform8"]["short_side"]
+    config["samplings"]["uniform8"]["max_side"] = None  # never scale down
+    validate_config(config)
+    config["samplings"]["uniform8"]["max_side"] = 8
+    with pytest.raises(ConfigError, match="samplings.uniform8.max_side"):
+        validate_config(config)
+
+
 def _retrieval_script(embeddings, out):
     return subprocess.run(
         [
