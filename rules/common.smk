@@ -131,6 +131,7 @@ def report_index():
             "models": {
                 m: {
                     "embedding_meta": out("embed", "meta", dataset=ds, model=m),
+                    "embedding_run": out("embed", "run", dataset=ds, model=m),
                     "spectrum": out("spectrum", "spectrum", dataset=ds, model=m),
                     "clustering": out("clustering", "clustering", dataset=ds, model=m),
                     "metrics": {
@@ -175,7 +176,8 @@ def report_inputs(wildcards):
             d["comparison"],
         ]
         for md in d["models"].values():
-            files += [md["embedding_meta"], md["spectrum"], md["clustering"]]
+            files += [md["embedding_meta"], md["embedding_run"]]
+            files += [md["spectrum"], md["clustering"]]
             files += list(md["metrics"].values())
     for group in index["plots"].values():
         files += list(group.values())

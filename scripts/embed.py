@@ -13,7 +13,12 @@ def main() -> None:
     p.add_argument("--frames", required=True)
     p.add_argument("--manifest", required=True)
     p.add_argument("--captions", required=True)
-    p.add_argument("--out", required=True, help="embedding .npz; the sidecar .json goes beside")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="embedding .npz (the sidecar .json and run facts .run.json go beside), or with "
+        "--shard the shard's part file",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument(
@@ -22,7 +27,11 @@ def main() -> None:
         default=None,
         help="DataLoader workers for preprocessing (default: 4 on CUDA, 0 on CPU)",
     )
+    p.add_argument("--shard", type=int, help="embed only this shard (from 0) of --shards")
+    p.add_argument("--shards", type=int, default=1, help="batch-aligned shards of the job")
     a = p.parse_args()
+    if a.shard is None and a.shards != 1:
+        p.error("--shards needs --shard")
     embed_dataset(
         a.frames,
         a.manifest,
@@ -33,6 +42,7 @@ def main() -> None:
         a.device,
         a.batch_size,
         a.num_workers,
+        shard=None if a.shard is None else (a.shard, a.shards),
     )
 
 

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from vidspace.frames import save_frames
-from vidspace.io import load_embeddings, load_sidecar
+from vidspace.io import load_embeddings, load_sidecar, read_json
 from vidspace.models import load
 from vidspace.models.aligned import fit_cca
 from vidspace.models.baselines import DescriptorEncoder, RandomEncoder
-from vidspace.models.stage import embed_dataset
+from vidspace.models.stage import embed_dataset, run_facts_path
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +187,8 @@ def test_embed_matches_captions_by_id_and_drops_missing_videos(tmp_path):
     np.testing.assert_array_equal(arrays["text_emb"], expected)
     meta = load_sidecar(tmp_path / "out.npz")
     assert meta["n_captions_dropped"] == 1 and meta["device"] == "cpu"
-    assert meta["seconds"] >= 0 and meta["peak_rss_mb"] > 0
+    run = read_json(run_facts_path(tmp_path / "out.npz"))  # run facts: beside, not in it
+    assert run["seconds"] >= 0 and run["peak_rss_mb"] > 0 and "seconds" not in meta
 
 
 def test_embed_rejects_non_finite_output(tmp_path, monkeypatch):

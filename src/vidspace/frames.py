@@ -433,6 +433,17 @@ class FrameStore:
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
+    def rows(self, start: int, stop: int) -> FrameStore:
+        """Clips [start, stop) as a store viewing the same pixels (no copy, even mapped)."""
+        start, stop, _ = slice(start, stop).indices(len(self))
+        stop = max(start, stop)
+        return FrameStore(
+            self.pixels[self.offsets[start] : self.offsets[stop]],
+            self.sizes[start:stop],
+            self.num_frames,
+            self.decoded_sizes[start:stop],
+        )
+
     def scaled_down(self) -> int:
         """How many clips are stored smaller than they were decoded (above max_side)."""
         return int(np.any(self.sizes != self.decoded_sizes, axis=1).sum())

@@ -395,6 +395,8 @@ def _cost_section(datasets: dict) -> str:
     for ds, d in datasets.items():
         for m, md in d["models"].items():
             meta = read_json(md["embedding_meta"])
+            if "embedding_run" in md:  # run facts: seconds, memory, shards
+                meta = meta | read_json(md["embedding_run"])
             rows.append(
                 [
                     ds,

@@ -42,23 +42,15 @@ def fit_cca(
     return mx, my, wx @ u[:, :k], wy @ vt.T[:, :k], s[:k]
 
 
-class AlignedEncoder:
-    has_text = True
+class Alignment:
+    """The linear map ``aligned`` fits on the train pairs, after every row is embedded (so
+    a sharded embed job fits it once, on the merged rows). Needs no encoder."""
 
     def __init__(
-        self,
-        video,
-        text,
-        method: str = "cca",
-        dim: int = 32,
-        reg: float = 0.1,
-        weight_power: float = 1.0,
+        self, method: str = "cca", dim: int = 32, reg: float = 0.1, weight_power: float = 1.0
     ):
         if method not in ("cca", "procrustes"):
             raise ValueError(f"aligned: unknown method {method!r}; use 'cca' or 'procrustes'")
-        if getattr(text, "has_text", False) is False:
-            raise ValueError("aligned: the 'text' encoder has no text tower")
-        self.video, self.text = video, text
         self.method, self.dim, self.reg, self.weight_power = (
             method,
             int(dim),
@@ -66,11 +58,10 @@ class AlignedEncoder:
             weight_power,
         )
 
-    def encode_videos(self, frames: np.ndarray) -> np.ndarray:
-        return self.video.encode_videos(frames)
-
-    def encode_texts(self, texts: list[str]) -> np.ndarray:
-        return self.text.encode_texts(texts)
+    @classmethod
+    def from_spec(cls, spec: dict) -> Alignment:
+        keys = ("method", "dim", "reg", "weight_power")
+        return cls(**{k: spec[k] for k in keys if k in spec})
 
     def align(self, video_emb, text_emb, text_video_index, split):
         split = np.asarray(split)
@@ -108,3 +99,25 @@ class AlignedEncoder:
             "canonical_correlations": info_corr,
         }
         return video_out.astype(np.float32), text_out.astype(np.float32), info
+
+
+class AlignedEncoder:
+    """Any video encoder and any text encoder, mapped into one space by an
+    :class:`Alignment` fitted on the train pairs."""
+
+    has_text = True
+
+    def __init__(self, video, text, **alignment):
+        if getattr(text, "has_text", False) is False:
+            raise ValueError("aligned: the 'text' encoder has no text tower")
+        self.video, self.text = video, text
+        self.alignment = Alignment(**alignment)
+
+    def encode_videos(self, frames: np.ndarray) -> np.ndarray:
+        return self.video.encode_videos(frames)
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        return self.text.encode_texts(texts)
+
+    def align(self, video_emb, text_emb, text_video_index, split):
+        return self.alignment.align(video_emb, text_emb, text_video_index, split)

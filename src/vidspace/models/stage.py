@@ -22,9 +22,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from vidspace.frames import TimedFrames, load_frame_times, load_frames
-from vidspace.io import atomic_path, save_embeddings
+from vidspace.io import atomic_path, save_embeddings, write_json
 from vidspace.linalg import pool_frames
 from vidspace.models import Encoder, load
+from vidspace.models.aligned import Alignment
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +192,68 @@ def _peak_rss_mb() -> float:
     return peak / 1024 if platform.system() == "Linux" else peak / 2**20
 
 
+def run_facts_path(path: str | Path) -> Path:
+    """Where an embedding file's run facts go: ``{model}.run.json`` beside it. Kept out of
+    the sidecar so that the sidecar, like the ``.npz``, is byte-identical for identical
+    inputs (nothing downstream reruns because a job ran on another host or took longer)."""
+    return Path(path).with_suffix(".run.json")
+
+
+class _Job:
+    """What one (dataset, model) embedding reads: the frame store, the videos it holds and
+    the captions of those videos, matched by id (never by position)."""
+
+    def __init__(self, frames_path, manifest_path, captions_path):
+        self.frames_path = str(frames_path)
+        self.frames, self.video_ids = load_frames(frames_path, mmap=True)
+        manifest = pd.read_parquet(manifest_path).set_index("video_id")
+        captions = pd.read_parquet(captions_path)
+        missing = sorted(set(self.video_ids) - set(manifest.index))
+        if missing:
+            raise ValueError(f"{frames_path}: videos {missing[:5]} are not in {manifest_path}")
+        self.row_of = {vid: i for i, vid in enumerate(self.video_ids)}
+        self.kept = captions[captions["video_id"].isin(self.row_of)].reset_index(drop=True)
+        self.dropped = len(captions) - len(self.kept)
+        if self.dropped:
+            logger.info(
+                "dropping %d captions of %d videos that were not sampled",
+                self.dropped,
+                captions.loc[~captions["video_id"].isin(self.row_of), "video_id"].nunique(),
+            )
+        self.base = {
+            "video_ids": self.video_ids,
+            "categories": manifest.loc[self.video_ids, "category"]
+            .fillna("")
+            .astype(str)
+            .to_numpy(),
+            "split": manifest.loc[self.video_ids, "split"].fillna("").astype(str).to_numpy(),
+        }
+        self._caption_ids = captions["caption_id"].astype(str).tolist()
+
+    def fingerprint(self, model_name: str, spec: dict, *extra) -> str:
+        key = [model_name, spec, self.video_ids.tolist(), self._caption_ids, *extra]
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+    def videos(self, encoder, start: int, stop: int):
+        store = self.frames.rows(start, stop)
+        if getattr(encoder, "wants_times", False):
+            return TimedFrames(store, load_frame_times(self.frames_path)[start:stop])
+        return store
+
+
+def shard_range(n: int, batch: int, shard: tuple[int, int] | None) -> tuple[int, int]:
+    """Rows [start, stop) of shard ``(k, K)`` (k from 0): whole batches of ``batch`` rows,
+    the k-th of K near-equal runs of them, so every batch is the one an unsharded job
+    computes (same rows, same padding) and the merged file is byte-identical to it."""
+    if shard is None:
+        return 0, n
+    k, shards = shard
+    if shards < 1 or not 0 <= k < shards:
+        raise ValueError(f"shard {k} of {shards}: shards must be >= 1 and 0 <= shard < shards")
+    batches = -(-n // batch)
+    return min(n, k * batches // shards * batch), min(n, (k + 1) * batches // shards * batch)
+
+
 def embed_dataset(
     frames_path: str | Path,
     manifest_path: str | Path,
@@ -201,72 +264,59 @@ def embed_dataset(
     device: str = "auto",
     batch_size: int = 16,
     num_workers: int | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> dict:
     """Embed every sampled video and every caption of a video that was sampled.
 
     Captions are matched to video rows by id, never by position; captions of videos that
-    failed earlier are dropped and counted in the sidecar.
+    failed earlier are dropped and counted in the sidecar. ``shard=(k, K)`` embeds only the
+    k-th of K batch-aligned parts of the videos and captions and writes a part file at
+    ``out_path``; :func:`merge_shards` joins the K parts into the embedding file.
     """
     started = time.perf_counter()
     device = resolve_device(device)
-    frames, video_ids = load_frames(frames_path, mmap=True)
-    manifest = pd.read_parquet(manifest_path).set_index("video_id")
-    captions = pd.read_parquet(captions_path)
-    missing = sorted(set(video_ids) - set(manifest.index))
-    if missing:
-        raise ValueError(f"{frames_path}: videos {missing[:5]} are not in {manifest_path}")
-    row_of = {vid: i for i, vid in enumerate(video_ids)}
-    kept = captions[captions["video_id"].isin(row_of)].reset_index(drop=True)
-    dropped = len(captions) - len(kept)
-    if dropped:
-        logger.info(
-            "dropping %d captions of %d videos that were not sampled",
-            dropped,
-            captions.loc[~captions["video_id"].isin(row_of), "video_id"].nunique(),
-        )
+    job = _Job(frames_path, manifest_path, captions_path)
     encoder = load(spec, device)
-    _check_sizes(encoder, frames, video_ids, model_name)
-    arrays: dict[str, np.ndarray] = {
-        "video_ids": video_ids,
-        "categories": manifest.loc[video_ids, "category"].fillna("").astype(str).to_numpy(),
-        "split": manifest.loc[video_ids, "split"].fillna("").astype(str).to_numpy(),
+    _check_sizes(encoder, job.frames, job.video_ids, model_name)
+    props = {
+        "has_text": bool(encoder.has_text),
+        "frame_level": bool(getattr(encoder, "frame_level", False)),
+        "pooling": getattr(encoder, "pooling", None),
+        "aligns": hasattr(encoder, "align"),
     }
-    fingerprint = hashlib.sha256(
-        json.dumps(
-            [model_name, spec, video_ids.tolist(), captions["caption_id"].astype(str).tolist()],
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
-    shards = ShardStore(Path(out_path).with_suffix(".partial"), fingerprint)
+    v0, v1 = shard_range(len(job.video_ids), batch_size, shard)
+    t0, t1 = shard_range(len(job.kept), batch_size * 8, shard) if encoder.has_text else (0, 0)
+    if shard is not None and v0 == v1 and t0 == t1:
+        logger.warning(
+            "shard %d of %d is empty: %d videos make %d batches of %d",
+            *shard,
+            len(job.video_ids),
+            -(-len(job.video_ids) // batch_size),
+            batch_size,
+        )
+    shards = ShardStore(
+        Path(out_path).with_suffix(".partial"), job.fingerprint(model_name, spec, shard)
+    )
     if num_workers is None:
         num_workers = 4 if device.startswith("cuda") else 0
     stats: dict[str, int] = {}
-    videos = (
-        TimedFrames(frames, load_frame_times(frames_path))
-        if getattr(encoder, "wants_times", False)
-        else frames
-    )
-    frame_level = getattr(encoder, "frame_level", False)
-    video_rows = encode_all(
+    video_rows = _encode_part(
         encoder,
-        "video_frames" if frame_level else "videos",
-        videos,
+        "video_frames" if props["frame_level"] else "videos",
+        job.videos(encoder, v0, v1),
         batch_size,
         f"{model_name} videos",
         shards,
         num_workers,
-        stats=stats,
+        stats,
     )
-    _check_finite(video_rows.reshape(len(video_rows), -1), video_ids, model_name, "video", shards)
-    if frame_level:  # pooled here, from the same rows the file keeps
-        video_emb = pool_frames(video_rows, encoder.pooling)
-        arrays["frame_emb"] = _compact(video_rows)
-    else:
-        video_emb = video_rows
-    info: dict[str, Any] = {}
+    if len(video_rows):
+        flat = video_rows.reshape(len(video_rows), -1)
+        _check_finite(flat, job.video_ids[v0:v1], model_name, "video", shards)
+    text_rows = None
     if encoder.has_text:
-        texts = kept["caption"].astype(str).tolist()
-        text_emb = encode_all(
+        texts = job.kept["caption"].astype(str).tolist()[t0:t1]
+        text_rows = _encode_part(
             encoder,
             "texts",
             texts,
@@ -274,17 +324,150 @@ def embed_dataset(
             f"{model_name} texts",
             shards,
             num_workers,
-            stats=stats,
+            stats,
         )
-        _check_finite(text_emb, kept["caption_id"].to_numpy(), model_name, "text", shards)
-        text_index = kept["video_id"].map(row_of).to_numpy(np.int64)
-        if hasattr(encoder, "align"):
-            video_emb, text_emb, info = encoder.align(
-                video_emb, text_emb, text_index, arrays["split"]
+        if len(text_rows):
+            ids = job.kept["caption_id"].to_numpy()[t0:t1]
+            _check_finite(text_rows, ids, model_name, "text", shards)
+    run = {
+        "device": device,
+        "host": platform.node(),
+        "seconds": round(time.perf_counter() - started, 3),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE", ""),
+        **stats,
+    }
+    if shard is None:
+        meta = _finish(job, video_rows, text_rows, props, model_name, spec, device, out_path, run)
+    else:
+        meta = _save_part(
+            out_path,
+            video_rows,
+            text_rows,
+            {
+                "model": model_name,
+                "job": job.fingerprint(model_name, spec),
+                "shard": shard[0],
+                "shards": shard[1],
+                "video_range": [v0, v1],
+                "text_range": [t0, t1],
+                "props": props,
+                "run": run,
+            },
+        )
+    shards.remove()
+    return meta
+
+
+def _encode_part(encoder, kind, items, batch_size, desc, shards, num_workers, stats) -> np.ndarray:
+    if len(items) == 0:  # an empty shard: no rows, right width unknown until merged
+        return np.zeros((0, 0), np.float32)
+    return encode_all(encoder, kind, items, batch_size, desc, shards, num_workers, stats=stats)
+
+
+def _save_part(path, video_rows, text_rows, meta: dict) -> dict:
+    arrays = {"video_rows": video_rows, "meta": np.array(json.dumps(meta, sort_keys=True))}
+    if text_rows is not None:
+        arrays["text_rows"] = text_rows
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
+    logger.info(
+        "shard %d of %d: %d videos, %d captions",
+        meta["shard"],
+        meta["shards"],
+        len(video_rows),
+        0 if text_rows is None else len(text_rows),
+    )
+    return meta
+
+
+def merge_shards(
+    part_paths: list[str | Path],
+    frames_path: str | Path,
+    manifest_path: str | Path,
+    captions_path: str | Path,
+    model_name: str,
+    spec: dict,
+    out_path: str | Path,
+) -> dict:
+    """Join the K part files of a sharded embed job into the embedding file, refusing parts
+    that are missing, belong to another job (model, spec, videos or captions changed) or
+    do not tile the rows; a fit on the train split (``aligned``) runs here, on all rows."""
+    job = _Job(frames_path, manifest_path, captions_path)
+    expected = job.fingerprint(model_name, spec)
+    parts = {}
+    for path in part_paths:
+        path = Path(path)
+        if not path.exists():
+            continue
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            rows = (data["video_rows"], data["text_rows"] if "text_rows" in data else None)
+        if meta["job"] != expected:
+            raise ValueError(
+                f"{path} belongs to another embed job (the model spec, videos or captions "
+                "changed since it was written): rerun its shard"
+            )
+        parts[meta["shard"]] = (meta, *rows)
+    counts = {meta["shards"] for meta, *_ in parts.values()}
+    total = counts.pop() if len(counts) == 1 else len(part_paths)
+    missing = sorted(set(range(total)) - set(parts))
+    if missing or counts:
+        raise ValueError(
+            f"{model_name}: cannot merge: shards {missing} of {total} are missing "
+            f"({[str(p) for p in part_paths if not Path(p).exists()][:5]}) or the parts "
+            "disagree on the number of shards; rerun them"
+        )
+    ordered = [parts[k] for k in range(total)]
+    for kind, n in (("video", len(job.video_ids)), ("text", len(job.kept))):
+        ranges = [meta[f"{kind}_range"] for meta, *_ in ordered]
+        if kind == "text" and not ordered[0][0]["props"]["has_text"]:
+            continue
+        if (
+            ranges[0][0] != 0
+            or ranges[-1][1] != n
+            or any(a[1] != b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+        ):
+            raise ValueError(f"{model_name}: the shards' {kind} rows {ranges} do not tile 0..{n}")
+
+    def join(i: int):
+        blocks = [part[i] for part in ordered if part[i] is not None and len(part[i])]
+        return np.concatenate(blocks) if blocks else None
+
+    props = ordered[0][0]["props"]
+    runs = [meta["run"] for meta, *_ in ordered]
+    run = {
+        "shards": total,
+        "device": runs[0]["device"],
+        "hosts": sorted({r["host"] for r in runs}),
+        "seconds": round(sum(r["seconds"] for r in runs), 3),
+        "seconds_per_shard": [r["seconds"] for r in runs],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "empty_shards": [
+            k for k, (meta, v, t) in enumerate(ordered) if not len(v) and (t is None or not len(t))
+        ],
+    }
+    return _finish(job, join(1), join(2), props, model_name, spec, run["device"], out_path, run)
+
+
+def _finish(job, video_rows, text_rows, props, model_name, spec, device, out_path, run) -> dict:
+    """Pool, align and write the embedding file, its sidecar and its run facts."""
+    arrays = dict(job.base)
+    if props["frame_level"]:  # pooled here, from the same rows the file keeps
+        video_emb = pool_frames(video_rows, props["pooling"])
+        arrays["frame_emb"] = _compact(video_rows)
+    else:
+        video_emb = video_rows
+    info: dict[str, Any] = {}
+    if props["has_text"]:
+        text_index = job.kept["video_id"].map(job.row_of).to_numpy(np.int64)
+        if props["aligns"]:
+            video_emb, text_rows, info = Alignment.from_spec(spec).align(
+                video_emb, text_rows, text_index, arrays["split"]
             )
         arrays.update(
-            text_emb=text_emb,
-            text_ids=kept["caption_id"].astype(str).to_numpy(),
+            text_emb=text_rows,
+            text_ids=job.kept["caption_id"].astype(str).to_numpy(),
             text_video_index=text_index,
         )
     arrays["video_emb"] = video_emb
@@ -293,27 +476,22 @@ def embed_dataset(
         "spec": spec,
         "dim": int(video_emb.shape[1]),
         "n_videos": int(video_emb.shape[0]),
-        "n_captions": int(len(kept)) if encoder.has_text else 0,
-        "n_captions_dropped": int(dropped),
-        "frames": str(frames_path),
-        "num_frames": frames.num_frames,
-        "frame_sizes": frames.size_counts(),  # {"WxH": clips} as stored and preprocessed
-        "frames_scaled_down": frames.scaled_down(),  # clips stored below their decoded size
+        "n_captions": int(len(job.kept)) if props["has_text"] else 0,
+        "n_captions_dropped": int(job.dropped),
+        "frames": job.frames_path,
+        "num_frames": job.frames.num_frames,
+        "frame_sizes": job.frames.size_counts(),  # {"WxH": clips} as stored and preprocessed
+        "frames_scaled_down": job.frames.scaled_down(),  # clips stored below their decoded size
         "dtype": "float32",
         "frame_emb_dtype": str(arrays["frame_emb"].dtype) if "frame_emb" in arrays else None,
-        "pooling": getattr(encoder, "pooling", None),
+        "pooling": props["pooling"],
         "device": device,
-        "host": platform.node(),
-        "seconds": round(time.perf_counter() - started, 3),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
-        "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE", ""),
         **info,
     }
-    meta.update(stats)
     save_embeddings(out_path, arrays, meta)
-    shards.remove()
-    logger.info("%s: %d videos x %d dims in %.1fs", model_name, *video_emb.shape, meta["seconds"])
-    return meta
+    write_json(run_facts_path(out_path), run)
+    logger.info("%s: %d videos x %d dims in %.1fs", model_name, *video_emb.shape, run["seconds"])
+    return meta | run
 
 
 def _check_sizes(encoder, frames, video_ids, model: str) -> None:

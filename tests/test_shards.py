@@ -1,0 +1,116 @@
+"""Sharded embedding: K batch-aligned shard jobs merged into the file one job writes, byte
+for byte; a merge that cannot be complete refuses and names what is missing."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import TINY_CONFIG, make_workdir, snakemake
+
+from vidspace.frames import save_frames
+from vidspace.models.checkpoints import build_checkpoint
+from vidspace.models.stage import embed_dataset, merge_shards, shard_range
+
+
+def _md5(path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_shard_ranges_tile_the_rows_in_whole_batches():
+    for n in (0, 1, 7, 23, 64, 100):
+        for batch in (1, 8):
+            for shards in (1, 2, 3, 5, 40):
+                ranges = [shard_range(n, batch, (k, shards)) for k in range(shards)]
+                assert ranges[0][0] == 0 and ranges[-1][1] == n
+                assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+                # every boundary but the end is a batch boundary: batches are unchanged
+                assert all(a % batch == 0 for a, _ in ranges)
+    for bad in ((0, 0), (3, 3), (-1, 2)):
+        with pytest.raises(ValueError, match="shards must be"):
+            shard_range(10, 2, bad)
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shards")
+    rng = np.random.default_rng(0)
+    sizes = [(24, 32), (32, 24), (24, 24)]
+    clips = [rng.integers(0, 255, (4, *sizes[i % 3], 3), np.uint8) for i in range(11)]
+    ids = [f"v{i:02d}" for i in range(11)]
+    save_frames(root / "frames.npz", clips, ids)
+    split = ["train"] * 6 + ["test"] * 5
+    pd.DataFrame({"video_id": ids, "category": "c", "split": split}).to_parquet(
+        root / "manifest.parquet"
+    )
+    captions = [(f"c{i:02d}", ids[i % 11], f"caption {i} of a video") for i in range(30)]
+    pd.DataFrame(captions, columns=["caption_id", "video_id", "caption"]).to_parquet(
+        root / "captions.parquet"
+    )
+    checkpoint = build_checkpoint("clip", root / "clip")
+    return root, {"adapter": "clip", "path": str(checkpoint), "pooling": "max"}
+
+
+def _paths(root):
+    return root / "frames.npz", root / "manifest.parquet", root / "captions.parquet"
+
+
+@pytest.mark.parametrize("model", ["clip", "aligned"])
+def test_merged_shards_equal_one_job_byte_for_byte(job, tmp_path, model):
+    root, clip = job
+    spec = clip
+    if model == "aligned":  # fitted on the train pairs: after the merge, on all rows
+        spec = {"adapter": "aligned", "video": clip, "text": clip, "dim": 4}
+    one = tmp_path / "one.npz"
+    embed_dataset(*_paths(root), model, spec, one, device="cpu", batch_size=2)
+    for shards in (2, 3, 8):  # 8 shards of 6 video batches: some shards are empty
+        parts = [tmp_path / f"{shards}-{k}.npz" for k in range(shards)]
+        for k, part in enumerate(parts):
+            embed_dataset(
+                *_paths(root), model, spec, part, device="cpu", batch_size=2, shard=(k, shards)
+            )
+        merged = tmp_path / f"merged{shards}.npz"
+        merge_shards(parts, *_paths(root), model, spec, merged)
+        assert _md5(merged) == _md5(one), f"{shards} shards"
+        assert _md5(merged.with_suffix(".json")) == _md5(one.with_suffix(".json"))
+        run = yaml.safe_load(merged.with_suffix(".run.json").read_text())
+        assert run["shards"] == shards and len(run["seconds_per_shard"]) == shards
+        assert (run["empty_shards"] != []) == (shards == 8)
+
+
+def test_a_merge_refuses_missing_or_foreign_shards(job, tmp_path):
+    root, spec = job
+    parts = [tmp_path / f"{k}.npz" for k in range(3)]
+    for k in (0, 2):
+        embed_dataset(*_paths(root), "m", spec, parts[k], device="cpu", batch_size=2, shard=(k, 3))
+    out = tmp_path / "out.npz"
+    with pytest.raises(ValueError, match=r"shards \[1\] of 3 are missing.*1\.npz"):
+        merge_shards(parts, *_paths(root), "m", spec, out)
+    other = spec | {"pooling": "mean"}  # a part of another job
+    embed_dataset(*_paths(root), "m", other, parts[1], device="cpu", batch_size=2, shard=(1, 3))
+    with pytest.raises(ValueError, match="belongs to another embed job"):
+        merge_shards(parts, *_paths(root), "m", spec, out)
+    embed_dataset(*_paths(root), "m", spec, parts[1], device="cpu", batch_size=2, shard=(1, 4))
+    with pytest.raises(ValueError, match="disagree on the number of shards"):
+        merge_shards(parts, *_paths(root), "m", spec, out)
+    assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_the_workflow_with_shards_writes_the_same_embeddings(tiny_run, tmp_path):
+    """snakemake with embed.shards: 3 runs 3 embed_shard jobs per model and a merge; the
+    files equal the unsharded tiny run's (the same config otherwise)."""
+    config = copy.deepcopy(TINY_CONFIG)  # same key order: the sidecar keeps the spec's
+    config["embed"]["shards"] = 3
+    workdir = make_workdir(tmp_path / "w", config)
+    targets = [f"results/embeddings/synthetic/{m}.npz" for m in ("aligned", "random")]
+    proc = snakemake([*targets, "--cores", "2", "--configfile", "tiny.yaml"], workdir)
+    assert proc.stderr.count("rule embed_shard:") == 6
+    for target in targets:
+        for suffix in (".npz", ".json"):
+            ours = (workdir / target).with_suffix(suffix)
+            assert _md5(ours) == _md5((tiny_run / target).with_suffix(suffix)), ours.name
+    assert not list((workdir / "results/embeddings/synthetic").glob("*.partial"))
