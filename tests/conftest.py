@@ -20,6 +20,7 @@ WORKFLOW_FILES = [
     "config",
     "envs",
     "report",
+    "profiles",
     "config.yaml",
 ]
 

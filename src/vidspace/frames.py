@@ -18,8 +18,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from vidspace.io import atomic_path, write_failures
@@ -68,6 +66,9 @@ def bound_size(frames: np.ndarray, max_side: int | None) -> np.ndarray:
     t, h, w, _ = frames.shape
     if max_side is None or max(h, w) <= max_side:
         return frames
+    import torch  # here: reading a frame store (the embed merge, the report) needs no torch
+    import torch.nn.functional as F
+
     scale = max_side / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     # uint8 in, uint8 out, channels-last: torch's fast antialiased path (7x the float one

@@ -335,6 +335,8 @@ def embed_dataset(
         "seconds": round(time.perf_counter() - started, 3),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE", ""),
+        # the GPUs a scheduler gave the job (SLURM sets it for --gpus jobs)
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         **stats,
     }
     if shard is None:
