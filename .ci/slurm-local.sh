@@ -27,6 +27,7 @@ fi
 
 [[ $cmd == start ]] || { echo "unknown command $cmd" >&2; exit 2; }
 mkdir -p "$R"/state "$R"/spool "$R"/log "$R"/bin "$R"/munge
+chmod 755 "$R"  # munged runs as the munge user and must reach its folder (mktemp -d is 700)
 cpus=$(nproc)
 mem=$(( $(free -m | awk '/^Mem:/ {print $7}') * 8 / 10 ))
 [[ -e $R/nvidia0 ]] || mknod "$R/nvidia0" c 1 3
