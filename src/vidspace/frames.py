@@ -347,25 +347,50 @@ def save_frames(
 ) -> None:
     """Write a ``frames.npz`` (atomically): clips of (T, H, W, 3) uint8 at any sizes, their
     ids, the frames' indices and times (``None``: 0..T-1 and 0 s, for frames that come
-    from no file) and each clip's size as decoded (``None``: as stored)."""
-    store = clips if isinstance(clips, FrameStore) else FrameStore.from_clips(list(clips))
-    shape = (len(store), store.num_frames)
-    if frame_indices is None:
-        frame_indices = np.broadcast_to(np.arange(shape[1]), shape)
-    if frame_times is None:
-        frame_times = np.zeros(shape, np.float32)
-    if decoded_sizes is None:
-        decoded_sizes = store.sizes
+    from no file) and each clip's size as decoded (``None``: as stored).
+
+    The pixels are streamed clip by clip into the uncompressed member, as ``np.savez``
+    lays it out, so writing holds no second copy of them (a dataset's frames can be tens
+    of GB)."""
+    import zipfile
+
+    clips = clips if isinstance(clips, FrameStore) else list(clips)
+    if not len(clips):
+        raise ValueError("frame store: no clips")
+    t = clips[0].shape[0] if isinstance(clips, list) else clips.num_frames
+    for clip in clips if isinstance(clips, list) else ():
+        if clip.ndim != 4 or clip.shape[0] != t or clip.shape[3] != 3 or clip.dtype != np.uint8:
+            raise ValueError(
+                f"frame store: a clip of {clip.shape} {clip.dtype}, not ({t}, H, W, 3) uint8"
+            )
+    sizes = np.array([c.shape[1:3] for c in clips] if isinstance(clips, list) else clips.sizes)
+    shape = (len(sizes), t)
+    members = {
+        "frame_sizes": sizes.astype(np.int64).reshape(-1, 2),
+        "decoded_sizes": np.asarray(
+            sizes if decoded_sizes is None else decoded_sizes, np.int64
+        ).reshape(-1, 2),
+        "frame_indices": np.asarray(
+            np.broadcast_to(np.arange(t), shape) if frame_indices is None else frame_indices,
+            np.int64,
+        ),
+        "frame_times": np.asarray(
+            np.zeros(shape) if frame_times is None else frame_times, np.float32
+        ),
+        "video_ids": np.asarray(video_ids, dtype=str),
+    }
+    total = int(sum(t * h * w * 3 for h, w in sizes))
     with atomic_path(path, suffix=".npz") as tmp:
-        np.savez(
-            tmp,
-            pixels=store.pixels,
-            frame_sizes=store.sizes,
-            decoded_sizes=np.asarray(decoded_sizes, np.int64).reshape(-1, 2),
-            frame_indices=np.asarray(frame_indices, np.int64),
-            frame_times=np.asarray(frame_times, np.float32),
-            video_ids=np.asarray(video_ids, dtype=str),
-        )
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            with archive.open("pixels.npy", "w", force_zip64=True) as f:
+                header = {"descr": "|u1", "fortran_order": False, "shape": (total,)}
+                np.lib.format.write_array_header_2_0(f, header)
+                for i in range(len(sizes)):
+                    clip = clips[i] if isinstance(clips, list) else clips.clip(i)
+                    f.write(np.ascontiguousarray(clip).tobytes())
+            for name, array in members.items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, array, allow_pickle=False)
 
 
 class FrameStore:
