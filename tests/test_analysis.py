@@ -229,6 +229,14 @@ def test_the_removed_short_side_key_is_named_with_what_replaced_it():
         validate_config(config)
 
 
+@pytest.mark.parametrize("shards", [0, -2, 1.5, "4"])
+def test_embed_shards_must_be_a_positive_integer(shards):
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    config["embed"]["shards"] = shards
+    with pytest.raises(ConfigError, match="embed.shards"):
+        validate_config(config)
+
+
 def _retrieval_script(embeddings, out):
     return subprocess.run(
         [
