@@ -18,6 +18,21 @@ def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
     return best
 
 
+def traced(fn: Callable[..., object], *args) -> tuple[float, int]:
+    """(wall seconds, peak bytes allocated above the start) of one call ``fn(*args)``;
+    tracemalloc sees NumPy's buffers."""
+    import tracemalloc
+
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    start = time.perf_counter()
+    fn(*args)
+    seconds = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return seconds, peak - base
+
+
 def table(rows: list[tuple[str, str]]) -> str:
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -7,10 +7,8 @@ NumPy's allocations).
 from __future__ import annotations
 
 import argparse
-import time
-import tracemalloc
 
-from _common import paired_embeddings, table
+from _common import paired_embeddings, table, traced
 
 from vidspace.metrics import retrieval_metrics
 
@@ -22,14 +20,8 @@ def main() -> None:
     a = p.parse_args()
     text, video, index = paired_embeddings(a.n, a.d)
     inputs = video.nbytes + text.nbytes + index.nbytes
-    tracemalloc.start()
-    base, _ = tracemalloc.get_traced_memory()
-    start = time.perf_counter()
-    retrieval_metrics(text, video, index)
-    seconds = time.perf_counter() - start
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    above = (peak - base) / 2**30
+    seconds, above = traced(retrieval_metrics, text, video, index)
+    above /= 2**30
     full = a.n * a.n * 4 / 2**30
     print(
         table(

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import time
-import tracemalloc
 
 import numpy as np
-from _common import table
+from _common import table, traced
 
 from vidspace.metrics import retrieval_metrics
 from vidspace.metrics.ranking import DEFAULT_CHUNK_ELEMENTS
@@ -54,19 +53,13 @@ def main() -> None:
         text, video, index = data(m, n, a.d)
         inputs = text.nbytes + video.nbytes + index.nbytes
         gemm = gemm_seconds(text, video)
-        tracemalloc.start()
-        base, _ = tracemalloc.get_traced_memory()
-        start = time.perf_counter()
-        retrieval_metrics(text, video, index)
-        seconds = time.perf_counter() - start
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        seconds, above = traced(retrieval_metrics, text, video, index)
         points.append((m * n, seconds))
         rows.append(
             (
                 f"{m:,} x {n:,}",
                 f"{seconds:7.1f} s  GEMM {gemm:6.1f} s  ratio {seconds / gemm:4.2f}  "
-                f"inputs {inputs / 2**30:.2f} GiB  peak above {(peak - base) / 2**30:.2f} GiB",
+                f"inputs {inputs / 2**30:.2f} GiB  peak above {above / 2**30:.2f} GiB",
             )
         )
     if len(points) > 1:

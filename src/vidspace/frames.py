@@ -337,6 +337,19 @@ def sample_frames(
     return {"n_videos": len(ids), "n_failed": len(failures)}
 
 
+def _num_frames(clips: list[np.ndarray]) -> int:
+    """T of a non-empty list of (T, H, W, 3) uint8 clips, all with the same T."""
+    if not clips:
+        raise ValueError("frame store: no clips")
+    t = clips[0].shape[0]
+    for clip in clips:
+        if clip.ndim != 4 or clip.shape[0] != t or clip.shape[3] != 3 or clip.dtype != np.uint8:
+            raise ValueError(
+                f"frame store: a clip of {clip.shape} {clip.dtype}, not ({t}, H, W, 3) uint8"
+            )
+    return t
+
+
 def save_frames(
     path: str | Path,
     clips,
@@ -345,7 +358,8 @@ def save_frames(
     frame_times: np.ndarray | None = None,
     decoded_sizes: np.ndarray | None = None,
 ) -> None:
-    """Write a ``frames.npz`` (atomically): clips of (T, H, W, 3) uint8 at any sizes, their
+    """Write a ``frames.npz`` (atomically): a sequence of (T, H, W, 3) uint8 clips at any
+    sizes, their
     ids, the frames' indices and times (``None``: 0..T-1 and 0 s, for frames that come
     from no file) and each clip's size as decoded (``None``: as stored).
 
@@ -354,16 +368,9 @@ def save_frames(
     of GB)."""
     import zipfile
 
-    clips = clips if isinstance(clips, FrameStore) else list(clips)
-    if not len(clips):
-        raise ValueError("frame store: no clips")
-    t = clips[0].shape[0] if isinstance(clips, list) else clips.num_frames
-    for clip in clips if isinstance(clips, list) else ():
-        if clip.ndim != 4 or clip.shape[0] != t or clip.shape[3] != 3 or clip.dtype != np.uint8:
-            raise ValueError(
-                f"frame store: a clip of {clip.shape} {clip.dtype}, not ({t}, H, W, 3) uint8"
-            )
-    sizes = np.array([c.shape[1:3] for c in clips] if isinstance(clips, list) else clips.sizes)
+    clips = list(clips)
+    t = _num_frames(clips)
+    sizes = np.array([c.shape[1:3] for c in clips])
     shape = (len(sizes), t)
     members = {
         "frame_sizes": sizes.astype(np.int64).reshape(-1, 2),
@@ -385,8 +392,7 @@ def save_frames(
             with archive.open("pixels.npy", "w", force_zip64=True) as f:
                 header = {"descr": "|u1", "fortran_order": False, "shape": (total,)}
                 np.lib.format.write_array_header_2_0(f, header)
-                for i in range(len(sizes)):
-                    clip = clips[i] if isinstance(clips, list) else clips.clip(i)
+                for clip in clips:
                     f.write(np.ascontiguousarray(clip).tobytes())
             for name, array in members.items():
                 with archive.open(f"{name}.npy", "w", force_zip64=True) as f:
@@ -431,14 +437,7 @@ class FrameStore:
     @classmethod
     def from_clips(cls, clips: list[np.ndarray]) -> FrameStore:
         """A store of (T, H, W, 3) uint8 clips (equal T, any H and W)."""
-        if not clips:
-            raise ValueError("frame store: no clips")
-        t = clips[0].shape[0]
-        for clip in clips:
-            if clip.ndim != 4 or clip.shape[0] != t or clip.shape[3] != 3 or clip.dtype != np.uint8:
-                raise ValueError(
-                    f"frame store: a clip of {clip.shape} {clip.dtype}, not ({t}, H, W, 3) uint8"
-                )
+        t = _num_frames(clips)
         pixels = np.concatenate([np.ascontiguousarray(c).reshape(-1) for c in clips])
         return cls(pixels, np.array([c.shape[1:3] for c in clips]), t)
 

@@ -310,9 +310,7 @@ def embed_dataset(
         num_workers,
         stats,
     )
-    if len(video_rows):
-        flat = video_rows.reshape(len(video_rows), -1)
-        _check_finite(flat, job.video_ids[v0:v1], model_name, "video", shards)
+    _check_finite(video_rows, job.video_ids[v0:v1], model_name, "video", shards)
     text_rows = None
     if encoder.has_text:
         texts = job.kept["caption"].astype(str).tolist()[t0:t1]
@@ -326,9 +324,8 @@ def embed_dataset(
             num_workers,
             stats,
         )
-        if len(text_rows):
-            ids = job.kept["caption_id"].to_numpy()[t0:t1]
-            _check_finite(text_rows, ids, model_name, "text", shards)
+        ids = job.kept["caption_id"].to_numpy()[t0:t1]
+        _check_finite(text_rows, ids, model_name, "text", shards)
     run = {
         "device": device,
         "host": platform.node(),
@@ -528,7 +525,9 @@ def _compact(frame_emb: np.ndarray) -> np.ndarray:
 def _check_finite(
     emb: np.ndarray, ids: np.ndarray, model: str, what: str, shards: ShardStore | None = None
 ) -> None:
-    bad = ~np.all(np.isfinite(emb), axis=1)
+    if not len(emb):  # an empty shard
+        return
+    bad = ~np.all(np.isfinite(emb.reshape(len(emb), -1)), axis=1)
     if bad.any():
         if shards is not None:
             shards.remove()  # never resume from rows that hold NaN or inf
