@@ -40,12 +40,12 @@ record:
 	dvc commit --force --quiet
 	dvc status
 
-# `make pull` on a clone: fetch every recorded output, then mark them up to date for
-# Snakemake in DAG order (DVC does not keep mtimes). A pull that fails stops here, so
+# `make pull` on a clone: fetch every recorded output, check that they match dvc.yaml and
+# dvc.lock, then mark them up to date for Snakemake in DAG order (DVC does not keep
+# mtimes). A failed or partial pull, or an older dvc.lock, stops before the marking, so
 # nothing half-pulled is taken as up to date.
 pull:
-	dvc pull
-	snakemake --touch --cores 1 --configfile $(CONFIG) --quiet
+	$(PY) scripts/pull.py --configfile $(CONFIG)
 	dvc status
 
 clean-demo:

@@ -37,8 +37,8 @@ rule retrieval:
         split=EVAL["split"],
         ks=" ".join(str(k) for k in EVAL["ks"]),
         ndcg_k=EVAL["ndcg_k"],
-        pool_sizes=" ".join(str(c) for c in EVAL.get("pool_sizes", [])),
-        bootstrap=EVAL.get("bootstrap", 1000),
+        pool_sizes=" ".join(str(c) for c in EVAL["pool_sizes"]),
+        bootstrap=EVAL["bootstrap"],
         seed=config["seed"],
         device=config["device"],
     shell:

@@ -20,6 +20,27 @@ EVAL = config["evaluation"]
 REFERENCE_VARIANT = reference_variant(config)
 
 
+# The config keys each rule's command reads (wildcards filled in), the one list DVC's
+# `params:` is generated from (vidspace.dvc): a stage reruns when one of them changes, and
+# `dvc params diff` / `dvc exp run -S` see them. tests/test_dvc.py changes each config key
+# and checks that every command it changes belongs to a rule that declares it.
+CONFIG_KEYS = {
+    "download": ["datasets.{dataset}", "seed"],
+    "sample_frames": ["samplings.{sampling}"],
+    "embed_shard": ["models.{model}", "datasets.{dataset}.adapter", "device", "embed"],
+    "embed": ["models.{model}", "datasets.{dataset}.adapter", "device", "embed"],
+    "transform": ["variants.{variant}", "evaluation.split"],
+    "retrieval": ["evaluation", "seed", "device"],
+    "spectrum": ["evaluation.split"],
+    "clustering": ["evaluation.split", "seed"],
+    "compare": ["evaluation.ks", "seed"],
+    "plot_spectrum": [],
+    "plot_projections": ["evaluation.split", "seed"],
+    "plot_retrieval": ["evaluation.ks"],
+    "report": ["report", "evaluation"],
+}
+
+
 wildcard_constraints:
     dataset="|".join(DATASETS),
     model="|".join(MODELS),
@@ -143,10 +164,10 @@ def report_index():
             },
         }
     return {
-        "title": config.get("report", {}).get("title", "vidspace report"),
+        "title": config["report"]["title"],
         "reference_variant": REFERENCE_VARIANT,
         "ks": EVAL["ks"],
-        "pool_sizes": EVAL.get("pool_sizes", []),
+        "pool_sizes": EVAL["pool_sizes"],
         "ndcg_k": EVAL["ndcg_k"],
         "datasets": datasets,
         "plots": {

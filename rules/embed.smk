@@ -1,13 +1,13 @@
 # embed.shards: K > 1 splits each (dataset, model) job into K batch-aligned GPU jobs
 # (embed_shard) and a CPU merge (embed) that writes the same file, byte for byte.
-SHARDS = int(config.get("embed", {}).get("shards", 1))
+SHARDS = config["embed"]["shards"]
 EMBED_PARAMS = dict(
     spec=get_model_spec,
     device=config["device"],
-    batch_size=config.get("embed", {}).get("batch_size", 16),
+    batch_size=config["embed"]["batch_size"],
     workers=(
         f"--num-workers {config['embed']['num_workers']}"
-        if "num_workers" in config.get("embed", {})
+        if "num_workers" in config["embed"]
         else ""
     ),
 )

@@ -10,8 +10,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--embeddings", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--split", default="test")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", required=True)
+    p.add_argument("--seed", type=int, required=True)
     a = p.parse_args()
     analyze_file(a.embeddings, a.out, a.split, a.seed)
 

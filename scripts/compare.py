@@ -17,9 +17,9 @@ def main() -> None:
         help="per-query ranks written by scripts/retrieval.py",
     )
     p.add_argument("--out", required=True)
-    p.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10])
+    p.add_argument("--ks", type=int, nargs="+", required=True)
     p.add_argument("--resamples", type=int, default=10000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, required=True)
     a = p.parse_args()
     compare_models(dict(a.ranks), a.out, a.ks, a.resamples, a.seed)
 

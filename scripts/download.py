@@ -9,7 +9,7 @@ from vidspace.datasets import download
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--spec", type=json_arg, required=True, help="the dataset's config entry (JSON)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, required=True)
     p.add_argument("--manifest", required=True)
     p.add_argument("--captions", required=True)
     p.add_argument("--failures", required=True)

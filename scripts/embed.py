@@ -19,8 +19,8 @@ def main() -> None:
         help="embedding .npz (the sidecar .json and run facts .run.json go beside), or with "
         "--shard the shard's part file",
     )
-    p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", required=True)
+    p.add_argument("--batch-size", type=int, required=True)
     p.add_argument(
         "--num-workers",
         type=int,

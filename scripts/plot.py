@@ -15,15 +15,15 @@ def main() -> None:
     g = sub.add_parser("projections", help="UMAP + t-SNE of each model on one dataset")
     g.add_argument("--dataset", required=True)
     g.add_argument("--embeddings", type=pairs_arg, nargs="+", required=True, metavar="MODEL=NPZ")
-    g.add_argument("--split", default="test")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--split", required=True)
+    g.add_argument("--seed", type=int, required=True)
     g.add_argument("--notes", help="JSON listing the projections skipped (too few points)")
     r = sub.add_parser("retrieval", help="R@K against variant on one dataset")
     r.add_argument("--dataset", required=True)
     r.add_argument(
         "--metrics", type=pairs_arg, nargs="+", required=True, metavar="MODEL/VARIANT=JSON"
     )
-    r.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10])
+    r.add_argument("--ks", type=int, nargs="+", required=True)
     for q in (s, g, r):
         q.add_argument("--out", required=True, help="PNG to write")
     a = p.parse_args()

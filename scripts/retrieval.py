@@ -11,20 +11,20 @@ def main() -> None:
     p.add_argument("--embeddings", required=True)
     p.add_argument("--meta", help="the variant's sidecar JSON (default: beside --embeddings)")
     p.add_argument("--out", required=True)
-    p.add_argument("--split", default="test")
-    p.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10])
-    p.add_argument("--ndcg-k", type=int, default=10)
+    p.add_argument("--split", required=True)
+    p.add_argument("--ks", type=int, nargs="+", required=True)
+    p.add_argument("--ndcg-k", type=int, required=True)
     p.add_argument(
         "--pool-sizes",
         type=int,
         nargs="*",
-        default=[],
+        required=True,
         help="candidate-pool sizes C (each query ranked against C items)",
     )
-    p.add_argument("--bootstrap", type=int, default=1000, help="resamples for 95%% CIs; 0: off")
+    p.add_argument("--bootstrap", type=int, required=True, help="resamples for 95%% CIs; 0: off")
     p.add_argument("--ranks", help="where to write the per-query ranks (.npz)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (ranking)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--device", required=True, help="auto | cpu | cuda | cuda:N (ranking)")
     a = p.parse_args()
     evaluate_file(
         a.embeddings,

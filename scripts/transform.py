@@ -14,7 +14,7 @@ def main() -> None:
     p.add_argument("--meta", help="the embedding file's sidecar JSON (default: beside it)")
     p.add_argument(
         "--split",
-        default="test",
+        required=True,
         help="evaluation split: fitted parts learn from the train split when it is disjoint",
     )
     p.add_argument("--out", required=True)

@@ -246,6 +246,8 @@ def _retrieval_script(embeddings, out):
             str(embeddings),
             "--out",
             str(out),
+            *"--split test --ks 1 5 --ndcg-k 10 --pool-sizes --bootstrap 0 --seed 0".split(),
+            *"--device cpu".split(),
         ],
         cwd=REPO,
         env=tool_env(),

@@ -133,6 +133,27 @@ def test_single_plot_target_builds_only_its_chain(tmp_path):
     assert "results/embeddings/synthetic/aligned.npz" not in out
 
 
+def test_a_key_left_out_takes_the_schema_default_everywhere(tmp_path):
+    """The schema's `default:` is the one place a default lives: with the keys left out,
+    the commands Snakemake runs carry exactly the schema's values."""
+    import copy
+
+    schema = yaml.safe_load((REPO / "schemas/config.schema.yaml").read_text())["properties"]
+    config = copy.deepcopy(TINY_CONFIG)
+    del config["embed"], config["report"]
+    del config["evaluation"]["pool_sizes"], config["evaluation"]["bootstrap"]
+    workdir = make_workdir(tmp_path, config)
+    out = snakemake(["-n", "-p", "--configfile", "tiny.yaml"], workdir).stdout
+    embed = schema["embed"]["properties"]
+    evaluation = schema["evaluation"]["properties"]
+    assert f"--batch-size {embed['batch_size']['default']} " in out
+    assert evaluation["pool_sizes"]["default"] == []
+    assert f"--pool-sizes  --bootstrap {evaluation['bootstrap']['default']} " in out
+    title = schema["report"]["properties"]["title"]["default"]
+    assert f'"title":"{title}"' in out
+    assert "embed_shard" not in out  # shards: 1, the default
+
+
 def test_lint_is_clean():
     out = snakemake(["--lint", "--configfile", "config/demo.yaml"], REPO)
     assert "Congratulations, your workflow is in a good condition!" in out.stdout + out.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,10 +25,22 @@ def load_schema(path: str | Path | None = None) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def fill_defaults(config: dict, schema: Mapping) -> dict:
+    """Set every absent key that has a ``default:`` in the schema, in place (nested objects
+    too, a defaulted object first). The schema is the one place a default is written."""
+    for key, sub in (schema.get("properties") or {}).items():
+        if key not in config and "default" in sub:
+            config[key] = copy.deepcopy(sub["default"])
+        if isinstance(config.get(key), dict):
+            fill_defaults(config[key], sub)
+    return config
+
+
 def validate_config(
-    config: Mapping, schema_path: str | Path | None = None, check_adapters: bool = True
+    config: dict, schema_path: str | Path | None = None, check_adapters: bool = True
 ) -> None:
-    """Raise ConfigError if ``config`` breaks the schema or refers to unknown names."""
+    """Raise ConfigError if ``config`` breaks the schema or refers to unknown names; then
+    fill in the schema's defaults (in place), so every reader sees the same values."""
     for name, sampling in (config.get("samplings") or {}).items():
         if isinstance(sampling, Mapping) and "short_side" in sampling:
             raise ConfigError(
@@ -53,13 +66,14 @@ def validate_config(
             msg = f"bad value at '{where}': {err.message}"
         more = f" ({len(errors) - 1} more problems)" if len(errors) > 1 else ""
         raise ConfigError(f"config error: {msg}{more}")
+    fill_defaults(config, schema)
     for name, ds in config["datasets"].items():
         if ds["sampling"] not in config["samplings"]:
             raise ConfigError(
                 f"config error: datasets.{name}.sampling names {ds['sampling']!r}, which is "
                 f"not under 'samplings' ({sorted(config['samplings'])})"
             )
-    ref = config.get("report", {}).get("reference_variant")
+    ref = config["report"].get("reference_variant")
     if ref is not None and ref not in config["variants"]:
         raise ConfigError(
             f"config error: report.reference_variant {ref!r} is not under 'variants' "
@@ -116,4 +130,4 @@ def load_config(path: str | Path, check_adapters: bool = True) -> dict:
 
 
 def reference_variant(config: Mapping) -> str:
-    return config.get("report", {}).get("reference_variant") or next(iter(config["variants"]))
+    return config["report"].get("reference_variant") or next(iter(config["variants"]))
