@@ -26,6 +26,7 @@ REFERENCE_VARIANT = reference_variant(config)
 # and checks that every command it changes belongs to a rule that declares it.
 CONFIG_KEYS = {
     "download": ["datasets.{dataset}", "seed"],
+    "sample_frames_shard": ["samplings.{sampling}"],
     "sample_frames": ["samplings.{sampling}"],
     "embed_shard": ["models.{model}", "datasets.{dataset}.adapter", "device", "embed"],
     "embed": ["models.{model}", "datasets.{dataset}.adapter", "device", "embed"],

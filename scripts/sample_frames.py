@@ -15,8 +15,20 @@ def main() -> None:
     p.add_argument("--frames", required=True)
     p.add_argument("--failures", required=True)
     p.add_argument("--workers", type=int, default=1, help="videos decoded concurrently")
+    p.add_argument("--shard", type=int, help="sample only this shard (from 0) of --shards")
+    p.add_argument("--shards", type=int, default=1, help="contiguous shards of the manifest")
     a = p.parse_args()
-    sample_frames(a.manifest, a.frames, a.failures, **a.spec, workers=a.workers)
+    if a.shard is None and a.shards != 1:
+        p.error("--shards needs --shard")
+    sample_frames(
+        a.manifest,
+        a.frames,
+        a.failures,
+        **a.spec,
+        workers=a.workers,
+        shard=a.shard,
+        shards=a.shards,
+    )
 
 
 if __name__ == "__main__":

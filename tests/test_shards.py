@@ -117,3 +117,77 @@ def test_the_workflow_with_shards_writes_the_same_embeddings(tiny_run, tmp_path)
             ours = (workdir / target).with_suffix(suffix)
             assert _md5(ours) == _md5((tiny_run / target).with_suffix(suffix)), ours.name
     assert not list((workdir / "results/embeddings/synthetic").glob("*.partial"))
+
+
+def _sample_parts(raw, tmp_path, shards, spec):
+    from vidspace.frames import sample_frames
+
+    parts, failures = [], []
+    for k in range(shards):
+        parts.append(tmp_path / f"{k}-of-{shards}.npz")
+        failures.append(tmp_path / f"{k}-of-{shards}.failures.csv")
+        sample_frames(
+            raw / "manifest.parquet", parts[-1], failures[-1], **spec, shard=k, shards=shards
+        )
+    return parts, failures
+
+
+@pytest.mark.parametrize("shards", [2, 3, 30])
+def test_sharded_sampling_merges_into_the_same_bytes(tiny_run, tmp_path, shards):
+    """The tiny run's frames (24 clips, one unreadable) sampled in K contiguous shards and
+    merged equal the unsharded frames.npz and failures table byte for byte; K = 30 leaves
+    shards empty."""
+    from vidspace.frames import merge_frame_parts, sample_frames
+
+    raw = tiny_run / "data/raw/synthetic"
+    spec = TINY_CONFIG["samplings"]["u4"]
+    parts, failures = _sample_parts(raw, tmp_path, shards, spec)
+    frames, failed = tmp_path / "frames.npz", tmp_path / "failures.csv"
+    merge_frame_parts(parts, failures, raw / "manifest.parquet", frames, failed, **spec)
+    one = tmp_path / "one"  # the unsharded stage on the same paths
+    sample_frames(raw / "manifest.parquet", one / "frames.npz", one / "failures.csv", **spec)
+    assert _md5(frames) == _md5(one / "frames.npz")
+    assert _md5(frames) == _md5(tiny_run / "data/frames/synthetic/u4/frames.npz")
+    assert _md5(failed) == _md5(one / "failures.csv")
+    assert len(pd.read_csv(failed)) == 1  # the demo's unreadable clip, recorded once
+
+
+def test_a_frames_merge_refuses_missing_foreign_or_misordered_shards(tiny_run, tmp_path):
+    from vidspace.frames import merge_frame_parts
+
+    raw = tiny_run / "data/raw/synthetic"
+    manifest = raw / "manifest.parquet"
+    spec = TINY_CONFIG["samplings"]["u4"]
+    parts, failures = _sample_parts(raw, tmp_path, 3, spec)
+    out, failed = tmp_path / "frames.npz", tmp_path / "failures.csv"
+    parts[1].rename(tmp_path / "gone.npz")
+    with pytest.raises(ValueError, match="1 shard files are missing.*1-of-3.npz"):
+        merge_frame_parts(parts, failures, manifest, out, failed, **spec)
+    (tmp_path / "gone.npz").rename(parts[1])
+    with pytest.raises(ValueError, match="sampled with .* rerun it"):
+        merge_frame_parts(parts, failures, manifest, out, failed, **{**spec, "num_frames": 3})
+    with pytest.raises(ValueError, match="is shard 2 of 3, expected 0 of 3"):
+        merge_frame_parts(parts[::-1], failures[::-1], manifest, out, failed, **spec)
+    # a manifest with one more video: the parts no longer account for its rows
+    table = pd.read_parquet(manifest)
+    other = tmp_path / "manifest.parquet"
+    pd.concat([table.iloc[:1], table]).to_parquet(other)
+    with pytest.raises(ValueError, match="belongs to another manifest"):
+        merge_frame_parts(parts, failures, other, out, failed, **spec)
+    assert not out.exists() and not failed.exists()
+
+
+def test_the_workflow_with_frame_shards_writes_the_same_frames(tiny_run, tmp_path):
+    """snakemake with frames.shards: 3 runs 3 sample_frames_shard jobs and the merge; the
+    frame store equals the unsharded tiny run's."""
+    config = copy.deepcopy(TINY_CONFIG)
+    config["frames"] = {"shards": 3}
+    workdir = make_workdir(tmp_path / "w", config)
+    shutil.copytree(tiny_run / "data/raw", workdir / "data/raw")  # the same clips, mtimes kept
+    target = "data/frames/synthetic/u4/frames.npz"
+    proc = snakemake([target, "--cores", "2", "--configfile", "tiny.yaml"], workdir)
+    assert proc.stderr.count("rule sample_frames_shard:") == 3
+    assert proc.stderr.count("rule sample_frames:") == 1 and "rule download:" not in proc.stderr
+    for name in ("frames.npz", "failures.csv"):
+        ours = workdir / "data/frames/synthetic/u4" / name
+        assert _md5(ours) == _md5(tiny_run / "data/frames/synthetic/u4" / name), name
