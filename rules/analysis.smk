@@ -68,6 +68,29 @@ rule spectrum:
         " --split {params.split} > {log} 2>&1"
 
 
+rule dimensions:
+    input:
+        embeddings=rules.embed.output.embeddings,
+    output:
+        dimensions="results/dimensions/{dataset}/{model}.json",
+    log:
+        "logs/dimensions/{dataset}/{model}.log",
+    benchmark:
+        "results/benchmarks/dimensions/{dataset}/{model}.tsv"
+    conda:
+        "../envs/vidspace.yaml"
+    params:
+        split=EVAL["split"],
+        grid=" ".join(str(d) for d in config["dimensions"]["grid"]),
+        epsilon=config["dimensions"]["epsilon"],
+        methods=" ".join(config["dimensions"]["methods"]),
+        seed=config["seed"],
+    shell:
+        "python scripts/dimensions.py --embeddings {input.embeddings} --out {output.dimensions}"
+        " --split {params.split} --grid {params.grid} --epsilon {params.epsilon}"
+        " --methods {params.methods} --seed {params.seed} > {log} 2>&1"
+
+
 rule clustering:
     input:
         embeddings=rules.embed.output.embeddings,

@@ -33,11 +33,13 @@ CONFIG_KEYS = {
     "transform": ["variants.{variant}", "evaluation.split"],
     "retrieval": ["evaluation", "seed", "device"],
     "spectrum": ["evaluation.split"],
+    "dimensions": ["evaluation.split", "dimensions", "seed"],
     "clustering": ["evaluation.split", "seed"],
     "compare": ["evaluation.ks", "seed"],
     "plot_spectrum": [],
     "plot_projections": ["evaluation.split", "seed"],
     "plot_retrieval": ["evaluation.ks"],
+    "plot_dimensions": [],
     "report": ["report", "evaluation"],
 }
 
@@ -109,6 +111,13 @@ def get_projection_inputs(wildcards):
     }
 
 
+def get_dimensions_inputs(wildcards):
+    return {
+        m: out("dimensions", "dimensions", dataset=wildcards.dataset, model=m)
+        for m in MODELS
+    }
+
+
 def get_retrieval_inputs(wildcards):
     return {
         f"{m}/{v}": out(
@@ -156,6 +165,7 @@ def report_index():
                     "embedding_run": out("embed", "run", dataset=ds, model=m),
                     "spectrum": out("spectrum", "spectrum", dataset=ds, model=m),
                     "clustering": out("clustering", "clustering", dataset=ds, model=m),
+                    "dimensions": out("dimensions", "dimensions", dataset=ds, model=m),
                     "metrics": {
                         v: out("retrieval", "metrics", dataset=ds, model=m, variant=v)
                         for v in VARIANTS
@@ -182,6 +192,9 @@ def report_index():
             "retrieval": {
                 ds: out("plot_retrieval", "plot", dataset=ds) for ds in DATASETS
             },
+            "dimensions": {
+                ds: out("plot_dimensions", "plot", dataset=ds) for ds in DATASETS
+            },
         },
     }
 
@@ -199,7 +212,7 @@ def report_inputs(wildcards):
         ]
         for md in d["models"].values():
             files += [md["embedding_meta"], md["embedding_run"]]
-            files += [md["spectrum"], md["clustering"]]
+            files += [md["spectrum"], md["clustering"], md["dimensions"]]
             files += list(md["metrics"].values())
     for group in index["plots"].values():
         files += list(group.values())

@@ -70,3 +70,25 @@ rule plot_retrieval:
         "python scripts/plot.py retrieval --dataset {wildcards.dataset}"
         " --metrics {params.metrics} --ks {params.ks}"
         " --out {output.plot} > {log} 2>&1"
+
+
+rule plot_dimensions:
+    input:
+        unpack(get_dimensions_inputs),
+    output:
+        plot=report(
+            "results/plots/dimensions_{dataset}.png",
+            caption="../report/dimensions.rst",
+            category="Dimensions",
+        ),
+    log:
+        "logs/plot_dimensions/{dataset}.log",
+    benchmark:
+        "results/benchmarks/plot_dimensions/{dataset}.tsv"
+    conda:
+        "../envs/vidspace.yaml"
+    params:
+        curves=lambda wildcards, input: pairs({m: input[m] for m in MODELS}),
+    shell:
+        "python scripts/plot.py dimensions --dataset {wildcards.dataset}"
+        " --curves {params.curves} --out {output.plot} > {log} 2>&1"

@@ -24,11 +24,16 @@ def main() -> None:
         "--metrics", type=pairs_arg, nargs="+", required=True, metavar="MODEL/VARIANT=JSON"
     )
     r.add_argument("--ks", type=int, nargs="+", required=True)
-    for q in (s, g, r):
+    d = sub.add_parser("dimensions", help="R@1 against reduced dimension on one dataset")
+    d.add_argument("--dataset", required=True)
+    d.add_argument("--curves", type=pairs_arg, nargs="+", required=True, metavar="MODEL=JSON")
+    for q in (s, g, r, d):
         q.add_argument("--out", required=True, help="PNG to write")
     a = p.parse_args()
     if a.kind == "spectrum":
         plots.plot_spectrum(a.model, dict(a.spectrum), a.out)
+    elif a.kind == "dimensions":
+        plots.plot_dimensions(a.dataset, dict(a.curves), a.out)
     elif a.kind == "projections":
         plots.plot_projection_grid(a.dataset, dict(a.embeddings), a.out, a.split, a.seed, a.notes)
     else:

@@ -109,7 +109,21 @@ def snakemake(args: list[str], cwd: Path, check: bool = True):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """The whole workflow on the tiny config, run once per test session."""
-    workdir = make_workdir(tmp_path_factory.mktemp("workflow"))
-    snakemake(["--cores", "2", "--configfile", "tiny.yaml"], workdir)
+    """The whole workflow on the tiny config, run once per test session: with pytest-xdist
+    the first worker to need it runs it and the others wait for it (a file lock), so two
+    workers on a 2-core machine do not each run it at half speed. Tests read and copy it;
+    only tests/test_workflow.py runs Snakemake inside it (one worker, in turn)."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this session
+    workdir, done = root / "tiny_run", root / "tiny_run.done"
+    with FileLock(str(root / "tiny_run.lock")):
+        if not done.exists():
+            if workdir.exists():  # a run that failed in another worker: start again
+                shutil.rmtree(workdir)
+            make_workdir(workdir)
+            snakemake(["--cores", "2", "--configfile", "tiny.yaml"], workdir)
+            done.touch()
     return workdir

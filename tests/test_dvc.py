@@ -48,23 +48,23 @@ def test_dvc_repro_matches_snakemake(tmp_path, tiny_run):
     run_tool(["git", "init", "-q"], workdir)
     run_tool([sys.executable, "-m", "dvc", "init", "-q"], workdir)
     run_tool([sys.executable, "scripts/export_dvc.py", "--configfile", "tiny.yaml"], workdir)
-    target = "retrieval--synthetic--aligned--float32"
+    target = "retrieval--synthetic--random--float32"
     ran = _stages_run(run_tool([sys.executable, "-m", "dvc", "repro", target], workdir).stdout)
     assert ran == {
         "check-dvc-yaml",
         "download--synthetic",
         "sample_frames--synthetic--u4",
-        "embed--synthetic--aligned",
-        "transform--synthetic--aligned--float32",
+        "embed--synthetic--random",
+        "transform--synthetic--random--float32",
         target,
     }
     for rel in (
-        "results/embeddings/synthetic/aligned.npz",
-        "results/embeddings/synthetic/aligned.json",
-        "results/ranks/synthetic/aligned/float32.npz",
+        "results/embeddings/synthetic/random.npz",
+        "results/embeddings/synthetic/random.json",
+        "results/ranks/synthetic/random/float32.npz",
     ):
         assert (workdir / rel).read_bytes() == (tiny_run / rel).read_bytes(), rel
-    rel = "results/metrics/synthetic/aligned/float32.json"
+    rel = "results/metrics/synthetic/random/float32.json"
     ours, theirs = (json.loads((d / rel).read_text()) for d in (workdir, tiny_run))
     assert ours["t2v"] == theirs["t2v"] and ours["v2t"] == theirs["v2t"]
     status = run_tool([sys.executable, "-m", "dvc", "status", target], workdir).stdout
@@ -80,11 +80,11 @@ def test_dvc_repro_matches_snakemake(tmp_path, tiny_run):
     assert proc.returncode != 0
     assert "dvc.yaml did not describe tiny.yaml" in proc.stderr
     assert "added: " in proc.stderr and "retrieval--synthetic--aligned--pca2" in proc.stderr
-    assert "transform--synthetic--aligned--float32" not in _stages_run(proc.stdout)
-    new = "retrieval--synthetic--aligned--pca2"
+    assert "transform--synthetic--random--float32" not in _stages_run(proc.stdout)
+    new = "retrieval--synthetic--random--pca2"
     ran = _stages_run(run_tool([sys.executable, "-m", "dvc", "repro", new], workdir).stdout)
-    assert ran == {"check-dvc-yaml", "transform--synthetic--aligned--pca2", new}
-    pca2 = json.loads((workdir / "results/metrics/synthetic/aligned/pca2.json").read_text())
+    assert ran == {"check-dvc-yaml", "transform--synthetic--random--pca2", new}
+    pca2 = json.loads((workdir / "results/metrics/synthetic/random/pca2.json").read_text())
     assert pca2["dim"] == 2
 
 

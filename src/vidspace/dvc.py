@@ -44,6 +44,7 @@ METRICS_PREFIXES = (
     "results/spectra/",
     "results/clustering/",
     "results/comparisons/",
+    "results/dimensions/",
 )
 PLOTS_PREFIX = "results/plots/"
 

@@ -226,3 +226,53 @@ def plot_retrieval(
     fig.suptitle(f"{dataset}: retrieval against variant (bytes per vector: see the report)")
     fig.tight_layout()
     _save(fig, out_png)
+
+
+METHOD_STYLES = {"pca": "-", "random_projection": "--", "prefix": ":"}
+
+
+def plot_dimensions(dataset: str, curves: Mapping[str, str | Path], out_png: str | Path) -> None:
+    """Text→video R@1 against reduced dimension D', one panel per model, one line per
+    method; the full dimension's R@1 (dashed), the band within epsilon of it, and each
+    method's minimal D' (marked). ``curves`` maps model -> dimensions JSON."""
+    results = {m: read_json(p) for m, p in curves.items()}
+    shown = {m: r for m, r in results.items() if "skipped" not in r}
+    fig, axes = plt.subplots(
+        1, max(1, len(shown)), figsize=(4.6 * max(1, len(shown)), 3.8), squeeze=False
+    )
+    for ax, (model, r) in zip(axes[0], shown.items(), strict=False):
+        full, eps = r["full"]["t2v"], r["epsilon"]
+        ax.axhspan(full - eps, full + eps, color="0.85", label=f"full ± ε ({eps:g})")
+        ax.axhline(full, color="0.3", linestyle="--", linewidth=1, label=f"full D={r['dim']}")
+        for i, (method, curve) in enumerate(r["methods"].items()):
+            points = curve["points"]
+            if not points:
+                continue
+            xs = [p["dim"] for p in points] + [r["dim"]]
+            ys = [p["t2v"] for p in points] + [full]
+            color = f"C{i}"
+            ax.plot(
+                xs,
+                ys,
+                METHOD_STYLES.get(method, "-"),
+                marker="o",
+                color=color,
+                markersize=3,
+                label=f"{method} (min D' {curve['minimal_dim']})",
+            )
+            at = xs.index(curve["minimal_dim"])
+            ax.plot([xs[at]], [ys[at]], marker="*", markersize=12, color=color)
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("dimension D'")
+        ax.set_title(model)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    axes[0, 0].set_ylabel("text→video R@1")
+    if not shown:
+        axes[0, 0].text(0.5, 0.5, "no model with text: nothing to retrieve", ha="center")
+        axes[0, 0].set_axis_off()
+    fig.suptitle(f"{dataset}: retrieval against dimension (star: minimal D' within ε)")
+    fig.tight_layout()
+    _save(fig, out_png)
