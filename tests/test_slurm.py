@@ -133,3 +133,50 @@ def test_a_cancelled_slurm_job_is_reported_and_nothing_partial_is_kept(tmp_path)
     assert not (workdir / "out.txt").exists(), "a cancelled job's partial output was kept"
     dry = snakemake(["-n"], workdir).stdout
     assert "slow" in dry and "Nothing to be done" not in dry
+
+
+def test_a_cluster_without_a_default_partition_gets_sbatchs_message(tmp_path):
+    """The profile names no partition; where the cluster has no default one, the run stops
+    at submission with SLURM's own reason, and no job or output is left."""
+    import subprocess
+
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    (workdir / "Snakefile").write_text(
+        'rule one:\n    output:\n        "out.txt",\n    shell:\n        "echo done > {output}"\n'
+    )
+    shutil.copytree(REPO / "profiles", workdir / "profiles")
+
+    partition = subprocess.run(
+        ["sinfo", "-h", "-o", "%R"], capture_output=True, text=True, check=True
+    ).stdout.split()[0]
+
+    def default(flag: str) -> None:
+        subprocess.run(
+            ["scontrol", "update", f"PartitionName={partition}", f"Default={flag}"], check=True
+        )
+
+    default("NO")
+    try:
+        proc = snakemake(
+            [
+                "--profile",
+                "profiles/slurm",
+                "--retries",
+                "0",
+                "--slurm-status-command",
+                "squeue",
+                "--slurm-init-seconds-before-status-checks",
+                "1",
+                "--default-resources",
+                "mem_mb=100",
+                "runtime=5",
+            ],
+            workdir,
+            check=False,
+        )
+    finally:
+        default("YES")
+    assert proc.returncode != 0
+    assert "No partition specified or system default partition" in proc.stdout + proc.stderr
+    assert not (workdir / "out.txt").exists()
