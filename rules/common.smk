@@ -40,7 +40,7 @@ CONFIG_KEYS = {
     "plot_projections": ["evaluation.split", "seed"],
     "plot_retrieval": ["evaluation.ks"],
     "plot_dimensions": [],
-    "report": ["report", "evaluation"],
+    "report": ["report", "evaluation", "dimensions.epsilon"],
 }
 
 
@@ -180,6 +180,7 @@ def report_index():
         "ks": EVAL["ks"],
         "pool_sizes": EVAL["pool_sizes"],
         "ndcg_k": EVAL["ndcg_k"],
+        "epsilon": config["dimensions"]["epsilon"],
         "datasets": datasets,
         "plots": {
             "spectrum": {m: out("plot_spectrum", "plot", model=m) for m in MODELS},

@@ -2,7 +2,11 @@ rule report:
     input:
         report_inputs,
     output:
-        report="results/report.md",
+        report=report(
+            "results/report.md",
+            caption="../report/findings.rst",
+            category="Report",
+        ),
     log:
         "logs/report/report.log",
     benchmark:

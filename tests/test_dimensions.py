@@ -73,6 +73,14 @@ def test_each_point_equals_the_workflows_variant_and_a_brute_force_recall(tiny_r
     assert any("not below the dimension 8" in n for n in aligned["notes"])
     report = (results / "report.md").read_text()
     assert "## Quality against dimension" in report and "dimensions_synthetic.png" in report
+    # the Findings open the report and state the best model with its interval
+    findings = report[report.index("## Findings") : report.index("## Data")]
+    assert report.index("## Findings") < report.index("## Retrieval metrics")
+    ref = json.loads((results / "metrics/synthetic/aligned/float32.json").read_text())
+    lo, hi = ref["ci95"]["t2v"]["R@1"]
+    assert f"the best model is **aligned**, text→video R@1 {ref['t2v']['R@1']:.2f} " in findings
+    assert f"[{lo:.2f}, {hi:.2f}]" in findings
+    assert "**synthetic / random** retrieves at chance level" in findings
 
 
 def test_a_pca_grid_point_larger_than_the_fit_set_is_a_note_not_a_crash():

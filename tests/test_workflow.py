@@ -110,6 +110,15 @@ def test_snakemake_html_report(tiny_run):
     snakemake(["--configfile", "tiny.yaml", "--report", "report.html"], tiny_run)
     html = (tiny_run / "report.html").read_text(errors="replace")
     assert "spectrum_random.png" in html and "synthetic_projections.png" in html
+    assert "dimensions_synthetic.png" in html
+    # the markdown report, Findings first, travels inside the HTML report
+    import base64
+
+    embedded = re.search(r"data:text/markdown[^\"']*base64,([A-Za-z0-9+/=]+)", html)
+    assert embedded, "results/report.md is not in the HTML report"
+    markdown = base64.b64decode(embedded.group(1)).decode()
+    assert markdown == (tiny_run / "results/report.md").read_text()
+    assert "## Findings" in markdown
 
 
 def _job_counts(dry_run_output: str) -> dict[str, int]:
