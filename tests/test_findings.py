@@ -22,6 +22,12 @@ def _spectrum(rank, erank, shape, gap):
     return {"video": block, "text": dict(block), "modality_gap": gap}
 
 
+def _comparison(a, b, diff, ci, p_value, resamples=1000):
+    """A compare-stage file with one pair: text→video R@1 difference a - b."""
+    t2v = {"R@1": {"diff": diff, "ci95": ci, "p_value": p_value}}
+    return {"bootstrap_resamples": resamples, "pairs": [{"a": a, "b": b, "t2v": t2v}]}
+
+
 def _write(tmp_path, name, obj) -> str:
     path = tmp_path / name
     path.write_text(json.dumps(obj))
@@ -56,16 +62,7 @@ def test_findings_follow_their_rules(tmp_path):
         "flat": ({"float32": _metrics(0.02, 0.01, 10240)}, qwen_like),
     }
     # good - close: the interval crosses zero
-    pair = {
-        "bootstrap_resamples": 1000,
-        "pairs": [
-            {
-                "a": "close",
-                "b": "good",
-                "t2v": {"R@1": {"diff": -0.02, "ci95": [-0.05, 0.01], "p_value": 0.21}},
-            },
-        ],
-    }
+    pair = _comparison("close", "good", -0.02, [-0.05, 0.01], 0.21)
     lines = findings({"ds": _dataset(tmp_path, models, pair)}, "float32", 0.01)
     text = "\n".join(lines)
     assert "the best model is **good**, text→video R@1 0.50 [0.45, 0.55]" in lines[0]
@@ -87,16 +84,7 @@ def test_one_model_with_text_and_a_clear_difference(tmp_path):
         "a": ({"float32": _metrics(0.9, 0.9, 256)}, healthy),
         "b": ({"float32": _metrics(0.2, 0.2, 256)}, healthy),
     }
-    pair = {
-        "bootstrap_resamples": 1000,
-        "pairs": [
-            {
-                "a": "a",
-                "b": "b",
-                "t2v": {"R@1": {"diff": 0.7, "ci95": [0.6, 0.8], "p_value": 0.001}},
-            }
-        ],
-    }
+    pair = _comparison("a", "b", 0.7, [0.6, 0.8], 0.001)
     lines = findings({"ds": _dataset(tmp_path, models, pair)}, "float32", 0.01)
     assert "p ≤ 0.001, the resolution of 1000 resamples" in lines[0]
     assert "a clear difference" in lines[0]

@@ -33,13 +33,14 @@ def recall_at_1(arrays: dict[str, np.ndarray], split: str) -> dict[str, float]:
     ranks = query_ranks(
         l2_normalize(sub["text_emb"]), l2_normalize(sub["video_emb"]), sub["text_video_index"]
     )
-    out: dict = {d: summarise_ranks(ranks[d], [1], 1)["R@1"] for d in DIRECTIONS}
-    return out
+    return {d: summarise_ranks(ranks[d], [1], 1)["R@1"] for d in DIRECTIONS}
 
 
 def _gallery(arrays: dict[str, np.ndarray], split: str) -> dict[str, int]:
-    sub = subset_videos(arrays, eval_rows(arrays, split))
-    return {"n_videos": len(sub["video_ids"]), "n_captions": len(sub["text_ids"])}
+    """How many videos and captions the evaluated split holds (no copy of the rows)."""
+    evaluated = eval_rows(arrays, split)
+    captions = evaluated[np.asarray(arrays["text_video_index"])]
+    return {"n_videos": int(evaluated.sum()), "n_captions": int(captions.sum())}
 
 
 def minimal_dim(points: Sequence[dict], full: dict[str, float], full_dim: int, epsilon: float):

@@ -302,8 +302,6 @@ def sample_frames(
     manifest = pd.read_parquet(manifest_path)
     root = Path(manifest_path).parent
     rows = list(manifest.itertuples(index=False))
-    spec = {"method": method, "num_frames": num_frames, "max_side": max_side, "fps": fps}
-    spec["backend"] = backend
     extra = None
     if shard is not None:
         start, stop = shard_range(len(rows), shard, shards)
@@ -312,7 +310,7 @@ def sample_frames(
             "shard": np.int64(shard),
             "shards": np.int64(shards),
             "manifest_rows": np.array([start, stop], np.int64),
-            "sampling": np.array(json.dumps(spec, sort_keys=True)),
+            "sampling": np.array(_sampling_key(method, num_frames, max_side, fps, backend)),
         }
 
     def read(row):
@@ -364,6 +362,19 @@ def sample_frames(
     return {"n_videos": len(ids), "n_failed": len(failures)}
 
 
+def _sampling_key(
+    method: str = "uniform",
+    num_frames: int = 8,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+    fps: float | None = None,
+    backend: str = "pyav",
+) -> str:
+    """The sampling settings as a canonical string: a shard records it, the merge checks
+    it (defaults as :func:`sample_frames` applies them)."""
+    spec = {"method": method, "num_frames": num_frames, "max_side": max_side, "fps": fps}
+    return json.dumps({**spec, "backend": backend}, sort_keys=True)
+
+
 def shard_range(n: int, shard: int, shards: int) -> tuple[int, int]:
     """Rows [start, stop) of shard ``shard`` of ``shards`` contiguous, near-equal shards
     of n rows (shards beyond n rows are empty)."""
@@ -385,18 +396,13 @@ def merge_frame_parts(
     manifest_path: str | Path,
     frames_path: str | Path,
     failures_path: str | Path,
-    method: str = "uniform",
-    num_frames: int = 8,
-    max_side: int | None = DEFAULT_MAX_SIDE,
-    fps: float | None = None,
-    backend: str = "pyav",
+    **sampling,
 ) -> dict:
     """Join the K parts of a sharded sampling into ``frames.npz`` and the failures table,
     byte-identical to an unsharded run. Refuses parts that are missing (naming them), were
     sampled with another spec, disagree on K, or do not account for every manifest row
     once, in order. Pixels are streamed from the memory-mapped parts."""
-    spec = {"method": method, "num_frames": num_frames, "max_side": max_side, "fps": fps}
-    spec["backend"] = backend
+    key = _sampling_key(**sampling)
     missing = [str(p) for p in [*part_paths, *failure_paths] if not Path(p).exists()]
     if missing or len(part_paths) != len(failure_paths):
         raise ValueError(
@@ -416,9 +422,9 @@ def merge_frame_parts(
                 raise ValueError(
                     f"{path} is shard {shard} of {shards}, expected {k} of {len(part_paths)}"
                 )
-            if json.loads(str(data["sampling"])) != spec:
+            if str(data["sampling"]) != key:
                 raise ValueError(
-                    f"{path} was sampled with {str(data['sampling'])}, not {spec}: rerun it"
+                    f"{path} was sampled with {str(data['sampling'])}, not {key}: rerun it"
                 )
             part_ids = data["video_ids"].tolist()
             arrays = {m: data[m] for m in ("frame_sizes", "decoded_sizes", "frame_indices")}
