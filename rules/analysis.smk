@@ -91,6 +91,34 @@ rule dimensions:
         " --methods {params.methods} --seed {params.seed} > {log} 2>&1"
 
 
+rule temporal:
+    input:
+        embeddings=rules.embed.output.embeddings,
+        meta=rules.embed.output.meta,
+    output:
+        temporal="results/temporal/{dataset}/{model}.json",
+    log:
+        "logs/temporal/{dataset}/{model}.log",
+    benchmark:
+        "results/benchmarks/temporal/{dataset}/{model}.tsv"
+    conda:
+        "../envs/vidspace.yaml"
+    params:
+        split=EVAL["split"],
+        betas=" ".join(str(b) for b in config["temporal"]["betas"]),
+        aggregation=config["temporal"]["aggregation"],
+        top_k=config["temporal"]["top_k"],
+        temperature=config["temporal"]["temperature"],
+        bootstrap=EVAL["bootstrap"],
+        seed=config["seed"],
+    shell:
+        "python scripts/temporal.py --embeddings {input.embeddings} --meta {input.meta}"
+        " --out {output.temporal} --split {params.split} --betas {params.betas}"
+        " --aggregation {params.aggregation} --top-k {params.top_k}"
+        " --temperature {params.temperature} --bootstrap {params.bootstrap}"
+        " --seed {params.seed} > {log} 2>&1"
+
+
 rule clustering:
     input:
         embeddings=rules.embed.output.embeddings,

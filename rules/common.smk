@@ -34,12 +34,14 @@ CONFIG_KEYS = {
     "retrieval": ["evaluation", "seed", "device"],
     "spectrum": ["evaluation.split"],
     "dimensions": ["evaluation.split", "dimensions", "seed"],
+    "temporal": ["evaluation.split", "evaluation.bootstrap", "temporal", "seed"],
     "clustering": ["evaluation.split", "seed"],
     "compare": ["evaluation.ks", "seed"],
     "plot_spectrum": [],
     "plot_projections": ["evaluation.split", "seed"],
     "plot_retrieval": ["evaluation.ks"],
     "plot_dimensions": [],
+    "plot_temporal": [],
     "report": ["report", "evaluation", "dimensions.epsilon"],
 }
 
@@ -118,6 +120,13 @@ def get_dimensions_inputs(wildcards):
     }
 
 
+def get_temporal_inputs(wildcards):
+    return {
+        m: out("temporal", "temporal", dataset=wildcards.dataset, model=m)
+        for m in MODELS
+    }
+
+
 def get_retrieval_inputs(wildcards):
     return {
         f"{m}/{v}": out(
@@ -166,6 +175,7 @@ def report_index():
                     "spectrum": out("spectrum", "spectrum", dataset=ds, model=m),
                     "clustering": out("clustering", "clustering", dataset=ds, model=m),
                     "dimensions": out("dimensions", "dimensions", dataset=ds, model=m),
+                    "temporal": out("temporal", "temporal", dataset=ds, model=m),
                     "metrics": {
                         v: out("retrieval", "metrics", dataset=ds, model=m, variant=v)
                         for v in VARIANTS
@@ -196,6 +206,9 @@ def report_index():
             "dimensions": {
                 ds: out("plot_dimensions", "plot", dataset=ds) for ds in DATASETS
             },
+            "temporal": {
+                ds: out("plot_temporal", "plot", dataset=ds) for ds in DATASETS
+            },
         },
     }
 
@@ -213,7 +226,12 @@ def report_inputs(wildcards):
         ]
         for md in d["models"].values():
             files += [md["embedding_meta"], md["embedding_run"]]
-            files += [md["spectrum"], md["clustering"], md["dimensions"]]
+            files += [
+                md["spectrum"],
+                md["clustering"],
+                md["dimensions"],
+                md["temporal"],
+            ]
             files += list(md["metrics"].values())
     for group in index["plots"].values():
         files += list(group.values())

@@ -92,3 +92,25 @@ rule plot_dimensions:
     shell:
         "python scripts/plot.py dimensions --dataset {wildcards.dataset}"
         " --curves {params.curves} --out {output.plot} > {log} 2>&1"
+
+
+rule plot_temporal:
+    input:
+        unpack(get_temporal_inputs),
+    output:
+        plot=report(
+            "results/plots/temporal_{dataset}.png",
+            caption="../report/temporal.rst",
+            category="Temporal",
+        ),
+    log:
+        "logs/plot_temporal/{dataset}.log",
+    benchmark:
+        "results/benchmarks/plot_temporal/{dataset}.tsv"
+    conda:
+        "../envs/vidspace.yaml"
+    params:
+        sweeps=lambda wildcards, input: pairs({m: input[m] for m in MODELS}),
+    shell:
+        "python scripts/plot.py temporal --dataset {wildcards.dataset}"
+        " --sweeps {params.sweeps} --out {output.plot} > {log} 2>&1"

@@ -27,13 +27,18 @@ def main() -> None:
     d = sub.add_parser("dimensions", help="R@1 against reduced dimension on one dataset")
     d.add_argument("--dataset", required=True)
     d.add_argument("--curves", type=pairs_arg, nargs="+", required=True, metavar="MODEL=JSON")
-    for q in (s, g, r, d):
+    t = sub.add_parser("temporal", help="R@1 against beta (multi-grained) on one dataset")
+    t.add_argument("--dataset", required=True)
+    t.add_argument("--sweeps", type=pairs_arg, nargs="+", required=True, metavar="MODEL=JSON")
+    for q in (s, g, r, d, t):
         q.add_argument("--out", required=True, help="PNG to write")
     a = p.parse_args()
     if a.kind == "spectrum":
         plots.plot_spectrum(a.model, dict(a.spectrum), a.out)
     elif a.kind == "dimensions":
         plots.plot_dimensions(a.dataset, dict(a.curves), a.out)
+    elif a.kind == "temporal":
+        plots.plot_temporal(a.dataset, dict(a.sweeps), a.out)
     elif a.kind == "projections":
         plots.plot_projection_grid(a.dataset, dict(a.embeddings), a.out, a.split, a.seed, a.notes)
     else:

@@ -46,7 +46,7 @@ TINY_CONFIG = {
         "random": {"adapter": "random", "dim": 64},
         "aligned": {
             "adapter": "aligned",
-            "video": {"adapter": "descriptor"},
+            "video": {"adapter": "descriptor", "window": 3},  # frame-level: keeps frame_emb
             "text": {"adapter": "hf_text", "path": "minilm"},
             "dim": 8,
         },
@@ -58,7 +58,9 @@ TINY_CONFIG = {
         "pca4": {"kind": "pca", "dim": 4},
         "dsl": {"kind": "float32", "scoring": "dual_softmax", "temperature": 0.05},
         "binary-r3": {"kind": "binary", "rescore": 3},
+        "mg0": {"kind": "float32", "scoring": "multi_grained", "beta": 0},
     },
+    "temporal": {"betas": [0.5, 2], "aggregation": "max"},
     "embed": {"batch_size": 8},
     "evaluation": {
         "split": "test",

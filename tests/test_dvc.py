@@ -105,6 +105,8 @@ PERTURBATIONS = [
     ("evaluation.pool_sizes", [4]),
     ("evaluation.bootstrap", 10),
     ("report.title", "another title"),
+    ("temporal.betas", [1, 3]),
+    ("temporal.aggregation", "topk"),
 ]
 
 

@@ -45,6 +45,7 @@ METRICS_PREFIXES = (
     "results/clustering/",
     "results/comparisons/",
     "results/dimensions/",
+    "results/temporal/",
 )
 PLOTS_PREFIX = "results/plots/"
 

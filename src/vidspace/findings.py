@@ -53,6 +53,49 @@ def dimension_headline(ds: str, m: str, r: dict) -> str:
     )
 
 
+def _p_text(test: dict, resamples: int) -> str:
+    floor = 1 / resamples
+    if test["p_value"] <= floor:
+        return f"p ≤ {floor:g}, the resolution of {resamples} resamples"
+    return f"p = {test['p_value']:.3g}"
+
+
+def temporal_headline(ds: str, m: str, r: dict) -> str:
+    """One sentence on a temporal file: does multi-grained scoring help, at the beta chosen
+    away from the evaluated split, with the paired test against beta = 0."""
+    agg = r["multi_grained"]["aggregation"]
+    how = {"max": "the best frame", "topk": "the mean of the top frames", "softmax": "a softmax"}
+    where = (
+        f"chosen on the {r['chosen_on']} split"
+        if r["chosen_on"] in ("train", "val")
+        else "chosen on the evaluated videos themselves"
+    )
+    plain, best = r["plain"]["t2v"], r["best"]["t2v"]
+    lead = (
+        f"**{ds} / {m}**: multi-grained scoring (video score + β × {how.get(agg, agg)} of "
+        f"{r['frames_per_video']}; β = {r['best_beta']:g} {where})"
+    )
+    if r["best_beta"] == 0:
+        return (
+            f"{lead} does not help: no β > 0 beats the video score alone there; text→video "
+            f"R@1 on {r['split']} stays {_f(plain, 3)}."
+        )
+    # three digits: the differences in question are often below 0.01
+    text = f"{lead} takes text→video R@1 on {r['split']} from {_f(plain, 3)} to {_f(best, 3)}"
+    effect = r.get("effect", {}).get("t2v")
+    if effect is None:
+        return text + " (no paired test: bootstrap off)."
+    lo, hi = effect["ci95"]
+    if lo <= 0 <= hi:
+        verdict = "a change the paired bootstrap cannot tell from zero"
+    else:
+        verdict = "a clear gain" if effect["diff"] > 0 else "a clear loss"
+    return text + (
+        f": {effect['diff']:+.3f} (95 % CI [{_f(lo, 3)}, {_f(hi, 3)}], "
+        f"{_p_text(effect, r['bootstrap_resamples'])}; paired bootstrap over videos), {verdict}."
+    )
+
+
 def _best_model(ds: str, d: dict, ref: str, comparison: dict | None) -> tuple[str | None, str]:
     results = {m: read_json(md["metrics"][ref]) for m, md in d["models"].items()}
     ranked = sorted(
@@ -87,12 +130,7 @@ def _best_model(ds: str, d: dict, ref: str, comparison: dict | None) -> tuple[st
         if lo <= 0 <= hi
         else "a clear difference"
     )
-    floor = 1 / comparison["bootstrap_resamples"]
-    p = (
-        f"p ≤ {floor:g}, the resolution of {comparison['bootstrap_resamples']} resamples"
-        if test["p_value"] <= floor
-        else f"p = {test['p_value']:.3g}"
-    )
+    p = _p_text(test, comparison["bootstrap_resamples"])
     return best, (
         head + f": difference {_f(sign * test['diff'])} (95 % CI [{_f(lo)}, {_f(hi)}], "
         f"{p}; paired bootstrap over videos), {verdict}."
@@ -162,8 +200,8 @@ def _diagnostics(ds: str, model: str, md: dict, ref: str) -> list[str]:
 
 def findings(datasets: dict, ref: str, epsilon: float) -> list[str]:
     """The sentences of the Findings section, in order: best model, cheapest variant,
-    minimal D', then diagnostics."""
-    best_lines, cheap, dims, diagnostics = [], [], [], []
+    minimal D', multi-grained scoring, then diagnostics."""
+    best_lines, cheap, dims, temporal, diagnostics = [], [], [], [], []
     for ds, d in datasets.items():
         comparison = read_json(d["comparison"]) if d.get("comparison") else None
         best, line = _best_model(ds, d, ref, comparison)
@@ -175,5 +213,9 @@ def findings(datasets: dict, ref: str, epsilon: float) -> list[str]:
                 r = read_json(md["dimensions"])
                 if "skipped" not in r and not at_chance(read_json(md["metrics"][ref])):
                     dims.append(dimension_headline(ds, m, r))
+            if "temporal" in md:
+                r = read_json(md["temporal"])
+                if "skipped" not in r and not at_chance(read_json(md["metrics"][ref])):
+                    temporal.append(temporal_headline(ds, m, r))
             diagnostics += _diagnostics(ds, m, md, ref)
-    return [*best_lines, *cheap, *dims, *diagnostics]
+    return [*best_lines, *cheap, *dims, *temporal, *diagnostics]

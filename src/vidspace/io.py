@@ -108,10 +108,13 @@ def validate_embeddings(arrays: Mapping[str, np.ndarray], source: str = "embeddi
     for key in ("categories", "split"):
         if key in arrays and len(arrays[key]) != n:
             raise ValueError(f"{source}: {key} has {len(arrays[key])} rows, expected {n}")
-    if "frame_emb" in arrays and arrays["frame_emb"].shape[0] != n:
-        raise ValueError(
-            f"{source}: frame_emb has {arrays['frame_emb'].shape[0]} rows, expected {n}"
-        )
+    if "frame_emb" in arrays:
+        frames = arrays["frame_emb"]
+        if frames.ndim != 3 or frames.shape[0] != n or frames.shape[2] != video.shape[1]:
+            raise ValueError(
+                f"{source}: frame_emb {frames.shape} must be (videos, frames, D) = "
+                f"({n}, T, {video.shape[1]})"
+            )
     for key in ("video_emb", "text_emb"):
         if key in arrays and not np.all(np.isfinite(arrays[key])):
             rows = np.flatnonzero(~np.all(np.isfinite(arrays[key]), axis=1))

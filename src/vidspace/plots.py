@@ -276,3 +276,52 @@ def plot_dimensions(dataset: str, curves: Mapping[str, str | Path], out_png: str
     fig.suptitle(f"{dataset}: retrieval against dimension (star: minimal D' within ε)")
     fig.tight_layout()
     _save(fig, out_png)
+
+
+def plot_temporal(dataset: str, sweeps: Mapping[str, str | Path], out_png: str | Path) -> None:
+    """R@1 against beta of the multi-grained score, one panel per direction, one colour
+    per model: the split beta is chosen on (dashed) and the evaluated split (solid), a star
+    at the chosen beta. ``sweeps`` maps model -> temporal JSON; skipped models are named."""
+    results = {m: read_json(p) for m, p in sweeps.items()}
+    shown = {m: r for m, r in results.items() if "skipped" not in r}
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), squeeze=False)
+    for ax, (direction, label) in zip(
+        axes[0], (("t2v", "text→video R@1"), ("v2t", "video→text R@1")), strict=True
+    ):
+        for i, (model, r) in enumerate(shown.items()):
+            betas = [p["beta"] for p in r["sweep"]]
+            color = f"C{i}"
+            ax.plot(
+                betas,
+                [p["evaluated"][direction] for p in r["sweep"]],
+                "-o",
+                color=color,
+                markersize=3,
+                label=f"{model}: {r['split']}",
+            )
+            if "selection" in r["sweep"][0]:
+                ax.plot(
+                    betas,
+                    [p["selection"][direction] for p in r["sweep"]],
+                    "--",
+                    color=color,
+                    linewidth=1,
+                    label=f"{model}: {r['chosen_on']} (choice)",
+                )
+            ax.plot([r["best_beta"]], [r["best"][direction]], "*", markersize=12, color=color)
+        ax.set_xlabel("β (S = S_g + β·S_l)")
+        ax.set_ylabel(label)
+        ax.margins(y=0.25)  # the differences in question are small: not a 0-1 axis
+        ax.grid(True, alpha=0.3)
+    if shown:
+        axes[0, 1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    skipped = sorted(m for m in results if m not in shown)
+    if not shown:
+        for ax in axes[0]:
+            ax.text(0.5, 0.5, "no model stores per-frame embeddings", ha="center")
+    title = f"{dataset}: multi-grained scoring against β (star: β chosen)"
+    if skipped:
+        title += f"\nwithout per-frame embeddings: {', '.join(skipped)}"
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    _save(fig, out_png)

@@ -3,7 +3,9 @@
 Rows are L2-normalised first. Quantised variants are stored dequantised (float32 values
 that scoring uses); ``bytes_per_vector`` records what the compressed code takes. A variant
 may also name a similarity post-processing (``scoring``: dual_softmax, inverted_softmax,
-qb_norm, with ``temperature``), which the retrieval stage applies.
+qb_norm, with ``temperature``), which the retrieval stage applies, or multi-grained scores
+(``scoring: multi_grained`` with ``beta``, ``aggregation``): then the variant keeps the
+per-frame rows, transformed as the videos are.
 
 Everything fitted (quantizer scales, FAISS codecs, PCA, whitening) learns from the train
 split when it is disjoint from the evaluated split and large enough, and otherwise from
@@ -35,10 +37,14 @@ PRECISION_KINDS = (
 )
 DIMENSION_KINDS = ("pca", "random_projection", "prefix")
 KINDS = PRECISION_KINDS + DIMENSION_KINDS
-SCORING_KEYS = ("scoring", "temperature")
+SCORING_KEYS = ("scoring", "temperature", "beta", "aggregation", "top_k")
 TRAIN = "train"
 TRANSDUCTIVE = "evaluated (transductive)"
 CALIBRATIONS = ("per_modality", "joint")
+NO_FRAMES = (
+    "no per-frame embeddings (frame_emb): only frame-level models (clip, siglip, a "
+    "descriptor with a window) store them"
+)
 
 
 def quantize_symmetric(x: np.ndarray, scale: np.ndarray, bits: int) -> np.ndarray:
@@ -156,8 +162,13 @@ def apply_variant(
     if kind not in KINDS:
         raise ValueError(f"unknown variant kind {kind!r}; available: {list(KINDS)}")
     out = dict(arrays)
-    out.pop("frame_emb", None)  # per-frame rows are not transformed
+    out.pop("frame_emb", None)  # per-frame rows are not kept, unless scored (below)
     meta: dict = {"kind": kind}
+    multi_grained = spec.get("scoring") == "multi_grained"
+    if multi_grained and "frame_emb" not in arrays:
+        raise ValueError(f"scoring multi_grained: {NO_FRAMES}")
+    if multi_grained and spec.get("rescore"):
+        raise ValueError("scoring multi_grained does not combine with binary rescore")
     if spec.get("pooling"):
         # temporal pooling as an analysis: the video rows again, from the stored frames
         if "frame_emb" not in arrays:
@@ -247,6 +258,11 @@ def apply_variant(
     out["video_emb"] = fn(video)
     if text is not None:
         out["text_emb"] = (fn_text or fn)(text)
+    if multi_grained:  # each frame through the videos' own transform
+        frames = np.asarray(arrays["frame_emb"], np.float32)
+        n, t, _ = frames.shape
+        out["frame_emb"] = fn(l2_normalize(frames.reshape(n * t, d))).reshape(n, t, -1)
+        meta["frame_bytes_per_video"] = float(nbytes * t)
     meta["bytes_per_vector"] = float(nbytes)
     meta["dim"] = int(out["video_emb"].shape[1])
     meta["fits"] = fits
@@ -270,8 +286,21 @@ def transform(
     ``meta_path`` the embedding file's sidecar (default: beside it). Fits made upstream
     (a model's alignment) are carried into the variant's ``fits``.
     """
-    arrays = load_embeddings(in_path, frames=bool(spec.get("pooling")))
+    frames = bool(spec.get("pooling")) or spec.get("scoring") == "multi_grained"
+    arrays = load_embeddings(in_path, frames=frames)
     source = load_sidecar(in_path, meta_path)
+    if spec.get("scoring") == "multi_grained" and "frame_emb" not in arrays:
+        # a model without per-frame rows: a reported skip, not a failed run
+        out = {k: v for k, v in arrays.items() if not k.startswith("rescore_")}
+        meta = {
+            "kind": spec["kind"],
+            **{k: spec[k] for k in SCORING_KEYS if k in spec},
+            "skipped": f"multi-grained scoring: {NO_FRAMES}",
+            "fits": {},
+        }
+        save_embeddings(out_path, out, {"variant": name, "spec": spec, **meta})
+        logger.warning("%s: %s", name, meta["skipped"])
+        return meta
     out, meta = apply_variant(arrays, spec, split)
     if source.get("align_fit_on"):
         meta["fits"] = {"model alignment": source["align_fit_on"], **meta["fits"]}

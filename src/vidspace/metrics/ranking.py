@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vidspace.metrics.scoring import rescored_keys, score_matrices
+from vidspace.metrics.scoring import MultiGrained, rescored_keys, score_matrices
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +120,12 @@ def query_ranks(
     querybank: tuple[np.ndarray, np.ndarray] | None = None,
     device: str | None = None,
     rescore: tuple[np.ndarray, np.ndarray, int] | None = None,
+    multi_grained: MultiGrained | None = None,
 ) -> dict:
     """Per-query ranks in both directions.
+
+    ``multi_grained`` (the gallery's frames, beta, aggregation) ranks by S_g + beta S_l
+    instead of the caption-video cosine alone (see :class:`MultiGrained`).
 
     ``rescore`` = (float text, float video, R): the given embeddings are binary codes whose
     top-R candidates per query are re-ranked by the float embeddings (see
@@ -138,21 +142,31 @@ def query_ranks(
     text_emb, video_emb, index = _check_inputs(text_emb, video_emb, text_video_index)
     m, n = text_emb.shape[0], video_emb.shape[0]
     queries, groups = _caption_groups(index)
+    full = scoring != "dot" or rescore is not None or multi_grained is not None
+    if multi_grained is not None and (scoring != "dot" or rescore is not None):
+        raise ValueError("multi-grained scores take no further post-processing or rescoring")
     if device is not None:
-        if scoring != "dot" or rescore is not None:
+        if full:
             raise ValueError(
                 "score post-processing and rescoring run on the NumPy backend only (device=None)"
             )
         return _query_ranks_torch(
             text_emb, video_emb, index, queries, groups, chunk_elements, device
         )
-    if m * n <= chunk_elements or scoring != "dot" or rescore is not None:
+    if m * n <= chunk_elements or full:
         if m * n > 4 * chunk_elements:
             raise ValueError(
-                f"scoring {scoring!r} (or rescoring) needs the full {m} x {n} score matrix, "
-                f"above the memory budget of {chunk_elements} elements"
+                f"scoring {scoring!r} (or rescoring, multi-grained) needs the full {m} x {n} "
+                f"score matrix, above the memory budget of {chunk_elements} elements"
             )
         scores = text_emb @ video_emb.T
+        if multi_grained is not None:
+            if multi_grained.frames.shape[0] != n:
+                raise ValueError(
+                    f"multi_grained: {multi_grained.frames.shape[0]} videos' frames for a "
+                    f"gallery of {n}"
+                )
+            scores = multi_grained.scores(text_emb, scores)
         bank = None
         if querybank is not None:
             bank_text, bank_video = querybank

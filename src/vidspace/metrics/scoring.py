@@ -1,6 +1,9 @@
-"""Score post-processing (dual softmax, inverted softmax, QB-Norm) and binary rescoring."""
+"""Score post-processing (dual softmax, inverted softmax, QB-Norm), multi-grained
+(video plus frame) scores, and binary rescoring."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -10,7 +13,74 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     return peak + np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True))
 
 
-SCORINGS = ("dot", "dual_softmax", "inverted_softmax", "qb_norm")
+SCORINGS = ("dot", "dual_softmax", "inverted_softmax", "qb_norm", "multi_grained")
+FRAME_AGGREGATIONS = ("max", "topk", "softmax")
+
+
+@dataclass(frozen=True)
+class MultiGrained:
+    """Multi-grained similarity (seeds 001 SUMA, 004 CRET), training-free: S = S_g + beta S_l.
+
+    S_g is the usual caption-video cosine; S_l aggregates the caption's cosine to each of
+    the video's frames: ``max`` over frames, ``topk`` (mean of the ``top_k`` largest), or
+    ``softmax`` (the frame cosines weighted by their softmax at ``temperature``).
+    ``frames`` are the (N, T, D) per-frame rows of the gallery, L2-normalised here.
+    """
+
+    frames: np.ndarray
+    beta: float
+    aggregation: str = "max"
+    top_k: int = 2
+    temperature: float = 0.1
+
+    def __post_init__(self):
+        if not np.isfinite(self.beta) or self.beta < 0:
+            raise ValueError(f"multi_grained: beta must be a number >= 0, got {self.beta}")
+        if self.aggregation not in FRAME_AGGREGATIONS:
+            raise ValueError(
+                f"multi_grained: aggregation must be one of {list(FRAME_AGGREGATIONS)}, "
+                f"got {self.aggregation!r}"
+            )
+        if self.aggregation == "topk" and int(self.top_k) < 1:
+            raise ValueError(f"multi_grained: top_k must be >= 1, got {self.top_k}")
+        if self.aggregation == "softmax" and not self.temperature > 0:
+            raise ValueError(f"multi_grained: temperature must be positive, got {self.temperature}")
+        frames = np.asarray(self.frames, np.float32)
+        if frames.ndim != 3 or frames.shape[1] == 0:
+            raise ValueError(f"multi_grained: frames must be (N, T, D), got {frames.shape}")
+        norms = np.linalg.norm(frames, axis=2, keepdims=True)
+        object.__setattr__(self, "frames", frames / np.maximum(norms, 1e-12))
+
+    @classmethod
+    def from_spec(cls, frames: np.ndarray, spec: dict) -> MultiGrained:
+        keys = ("aggregation", "top_k", "temperature")
+        return cls(frames, float(spec.get("beta", 0.0)), **{k: spec[k] for k in keys if k in spec})
+
+    def local_scores(self, text: np.ndarray, chunk_elements: int = 2**26) -> np.ndarray:
+        """(M, N) S_l of the (M, D) captions against every video's frames."""
+        n, t, d = self.frames.shape
+        text = np.asarray(text, np.float32)
+        out = np.empty((text.shape[0], n), np.float32)
+        step = max(1, chunk_elements // max(1, text.shape[0] * t))
+        for start in range(0, n, step):
+            block = self.frames[start : start + step]
+            sims = (text @ block.reshape(-1, d).T).reshape(text.shape[0], len(block), t)
+            out[:, start : start + len(block)] = self._aggregate(sims)
+        return out
+
+    def _aggregate(self, sims: np.ndarray) -> np.ndarray:
+        if self.aggregation == "max":
+            return sims.max(axis=2)
+        if self.aggregation == "topk":
+            k = min(int(self.top_k), sims.shape[2])
+            return np.sort(sims, axis=2)[:, :, -k:].mean(axis=2)
+        logits = sims.astype(np.float64) / self.temperature
+        weights = np.exp(logits - _logsumexp(logits, axis=2))
+        return (weights * sims).sum(axis=2).astype(np.float32)
+
+    def scores(self, text: np.ndarray, video_scores: np.ndarray) -> np.ndarray:
+        """S = S_g + beta S_l, given S_g (M x N)."""
+        return video_scores + np.float32(self.beta) * self.local_scores(text)
 
 
 def rescored_keys(binary: np.ndarray, exact: np.ndarray, top: int, axis: int) -> np.ndarray:
@@ -71,6 +141,11 @@ def score_matrices(
       queries whose raw top-1 item is in the activation set (items that are some bank
       query's top-1); other queries keep their raw scores.
     """
+    if scoring == "multi_grained":
+        raise ValueError(
+            "multi_grained scores are built from the frames (query_ranks(multi_grained=...)), "
+            "not post-processed"
+        )
     if scoring not in SCORINGS:
         raise ValueError(f"unknown scoring {scoring!r}; available: {list(SCORINGS)}")
     if scoring == "dot":

@@ -16,6 +16,7 @@ from vidspace.metrics.ranking import (
     summarise_ranks,
     trivial_ks,
 )
+from vidspace.metrics.scoring import MultiGrained
 from vidspace.metrics.statistics import bootstrap_ci, paired_bootstrap
 from vidspace.variants import TRAIN, TRANSDUCTIVE
 
@@ -53,9 +54,9 @@ def evaluate_file(
         write_json,
     )
 
-    arrays = load_embeddings(embeddings_path)
     meta = load_sidecar(embeddings_path, meta_path)
     scoring = meta.get("scoring", "dot")
+    arrays = load_embeddings(embeddings_path, frames=scoring == "multi_grained")
     temperature = float(meta.get("temperature", 0.01))
     evaluated = eval_rows(arrays, split)
     train = np.asarray(arrays.get("split", np.array([]))) == "train"
@@ -75,8 +76,8 @@ def evaluate_file(
         "fits": fits,
         "transductive": sorted(k for k, v in fits.items() if v == TRANSDUCTIVE),
     }
-    if "text_emb" not in arrays:
-        result["skipped"] = "video-only embeddings: no text to retrieve"
+    if "text_emb" not in arrays or meta.get("skipped"):
+        result["skipped"] = meta.get("skipped") or "video-only embeddings: no text to retrieve"
         write_json(out_path, result)
         if ranks_path:
             with atomic_path(ranks_path, suffix=".npz") as tmp:
@@ -127,6 +128,21 @@ def evaluate_file(
                     f"rescore R={result['rescore']} covers all {size} {gallery}: "
                     f"{direction} ranks are the float ranks"
                 )
+    multi = None
+    if scoring == "multi_grained":
+        if "frame_emb" not in sub:
+            raise ValueError(
+                f"{embeddings_path}: scoring multi_grained but the file has no frame_emb; "
+                "rerun its transform"
+            )
+        multi = MultiGrained.from_spec(sub["frame_emb"], meta)
+        result["multi_grained"] = {
+            "beta": multi.beta,
+            "aggregation": multi.aggregation,
+            **({"top_k": multi.top_k} if multi.aggregation == "topk" else {}),
+            **({"temperature": multi.temperature} if multi.aggregation == "softmax" else {}),
+            "frames_per_video": int(sub["frame_emb"].shape[1]),
+        }
     plain = scoring == "dot" and rescore is None
     backend = ranking_device(device) if plain else None
     result["backend"] = f"torch:{backend}" if backend else "numpy"
@@ -134,11 +150,12 @@ def evaluate_file(
         text,
         video,
         index,
-        scoring=scoring,
+        scoring="dot" if multi else scoring,
         temperature=temperature,
         querybank=querybank,
         device=backend,
         rescore=rescore,
+        multi_grained=multi,
     )
     result.update(n_videos=int(video.shape[0]), n_captions=int(text.shape[0]))
     result["trivial_ks"] = trivial
@@ -158,6 +175,14 @@ def evaluate_file(
         }
         result["bootstrap_resamples"] = int(bootstrap)
         result["bootstrap_unit"] = "video"
+    if pool_sizes and not plain:
+        # pools rank by the plain score of the two vectors; another scoring's pool numbers
+        # would be filed under a variant that never ranks that way
+        notes.append(
+            f"candidate pools not computed: they rank by plain cosine, this variant by "
+            f"{'rescoring' if rescore else scoring}"
+        )
+        pool_sizes = []
     usable = [c for c in pool_sizes if c <= min(video.shape[0], text.shape[0])]
     for c in sorted(set(pool_sizes) - set(usable)):
         notes.append(

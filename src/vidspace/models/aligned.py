@@ -63,7 +63,10 @@ class Alignment:
         keys = ("method", "dim", "reg", "weight_power")
         return cls(**{k: spec[k] for k in keys if k in spec})
 
-    def align(self, video_emb, text_emb, text_video_index, split):
+    def align(self, video_emb, text_emb, text_video_index, split, frame_emb=None):
+        """Fit on the train pairs and map every row. ``frame_emb`` (N, T, D), per-frame rows
+        whose mean is ``video_emb``, goes through the same affine map (so the mapped video
+        rows stay the mean of the mapped frames); it is returned as ``info["frame_emb"]``."""
         split = np.asarray(split)
         train_videos = split == "train"
         fit_on = "train"
@@ -77,7 +80,7 @@ class Alignment:
         if self.method == "cca":
             mx, my, a, b, corr = fit_cca(vx, ty, self.dim, self.reg)
             weight = corr**self.weight_power
-            video_out = ((video_emb - mx) @ a) * weight
+            video_map = lambda x: ((x - mx) @ a) * weight  # noqa: E731
             text_out = ((text_emb - my) @ b) * weight
             info_corr = corr.tolist()
         else:
@@ -88,9 +91,10 @@ class Alignment:
                 )
             mx, my = vx.mean(0), ty.mean(0)
             u, _, vt = np.linalg.svd((vx - mx).T @ (ty - my))
-            video_out = (video_emb - mx) @ (u @ vt)
+            video_map = lambda x: (x - mx) @ (u @ vt)  # noqa: E731
             text_out = text_emb - my
             info_corr = []
+        video_out = video_map(video_emb)
         logger.info("aligned (%s): fitted on %d train pairs", self.method, int(pairs.sum()))
         info = {
             "align_method": self.method,
@@ -98,6 +102,8 @@ class Alignment:
             "align_pairs": int(pairs.sum()),
             "canonical_correlations": info_corr,
         }
+        if frame_emb is not None:
+            info["frame_emb"] = video_map(np.asarray(frame_emb, np.float64)).astype(np.float32)
         return video_out.astype(np.float32), text_out.astype(np.float32), info
 
 
@@ -112,12 +118,18 @@ class AlignedEncoder:
             raise ValueError("aligned: the 'text' encoder has no text tower")
         self.video, self.text = video, text
         self.alignment = Alignment(**alignment)
+        # a frame-level video encoder keeps its per-frame rows, mapped like the videos
+        self.frame_level = bool(getattr(video, "frame_level", False))
+        self.pooling = getattr(video, "pooling", None) if self.frame_level else None
 
     def encode_videos(self, frames: np.ndarray) -> np.ndarray:
         return self.video.encode_videos(frames)
 
+    def encode_video_frames(self, frames: np.ndarray) -> np.ndarray:
+        return self.video.encode_video_frames(frames)
+
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         return self.text.encode_texts(texts)
 
-    def align(self, video_emb, text_emb, text_video_index, split):
-        return self.alignment.align(video_emb, text_emb, text_video_index, split)
+    def align(self, video_emb, text_emb, text_video_index, split, frame_emb=None):
+        return self.alignment.align(video_emb, text_emb, text_video_index, split, frame_emb)

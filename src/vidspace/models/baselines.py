@@ -60,13 +60,22 @@ class DescriptorEncoder:
     from it. Features: RGB histograms of the whole clip and of the foreground, background
     colour, the foreground's position, size, fill ratio and their change over the clip,
     and frame-difference energy. Video only: it has no text tower.
+
+    With ``window: W`` it is frame-level, as CLIP and SigLIP are: each sampled frame gets
+    the descriptor of the W frames centred on it (cut at the clip's ends), the embed stage
+    keeps these rows (``frame_emb``) and the video embedding is their mean.
     """
 
     has_text = False
+    pooling = "mean"
 
-    def __init__(self, bins: int = 3, threshold: float = 0.2):
+    def __init__(self, bins: int = 3, threshold: float = 0.2, window: int | None = None):
+        if window is not None and int(window) < 1:
+            raise ValueError(f"descriptor: window must be a positive frame count, got {window}")
         self.bins = int(bins)
         self.threshold = float(threshold)
+        self.window = None if window is None else int(window)
+        self.frame_level = self.window is not None
         self.dim = 2 * self.bins**3 + 3 + 12
 
     def describe(self, clip: np.ndarray) -> np.ndarray:
@@ -119,7 +128,27 @@ class DescriptorEncoder:
         ).astype(np.float32)
 
     def encode_videos(self, frames: np.ndarray) -> np.ndarray:
+        if self.frame_level:
+            return self.encode_video_frames(frames).mean(axis=1)
         return np.stack([self.describe(clip) for clip in frames])
+
+    def encode_video_frames(self, frames: np.ndarray) -> np.ndarray:
+        """(B, T, D): the descriptor of the ``window`` frames centred on each frame."""
+        if not self.frame_level:
+            raise TypeError("the descriptor is frame-level only with a window")
+        before = (self.window - 1) // 2
+        after = self.window - 1 - before
+        return np.stack(
+            [
+                np.stack(
+                    [
+                        self.describe(clip[max(0, i - before) : i + after + 1])
+                        for i in range(len(clip))
+                    ]
+                )
+                for clip in frames
+            ]
+        )
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         raise TypeError("the descriptor encoder is video-only and has no text tower")

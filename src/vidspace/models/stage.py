@@ -462,8 +462,14 @@ def _finish(job, video_rows, text_rows, props, model_name, spec, device, out_pat
         text_index = job.kept["video_id"].map(job.row_of).to_numpy(np.int64)
         if props["aligns"]:
             video_emb, text_rows, info = Alignment.from_spec(spec).align(
-                video_emb, text_rows, text_index, arrays["split"]
+                video_emb,
+                text_rows,
+                text_index,
+                arrays["split"],
+                video_rows if props["frame_level"] else None,
             )
+            if "frame_emb" in info:  # the frames in the shared space, as the videos
+                arrays["frame_emb"] = _compact(info.pop("frame_emb"))
         arrays.update(
             text_emb=text_rows,
             text_ids=job.kept["caption_id"].astype(str).to_numpy(),
