@@ -10,7 +10,7 @@ import torch
 from references import official_qwen
 
 from vidspace.frames import save_frames
-from vidspace.io import load_embeddings
+from vidspace.io import load_embeddings, load_sidecar
 from vidspace.models import load
 from vidspace.models.checkpoints import build_checkpoint
 from vidspace.models.stage import ShardStore, embed_dataset, encode_all
@@ -468,7 +468,9 @@ def test_pooling_variant_needs_per_frame_rows(checkpoints, tmp_path):
     spec = {"adapter": "xclip", "path": str(checkpoints["xclip"])}
     embed_dataset(*_stage_inputs(tmp_path), "xclip", spec, tmp_path / "e.npz", device="cpu")
     assert "frame_emb" not in load_embeddings(tmp_path / "e.npz", frames=True)
-    with pytest.raises(ValueError, match="needs per-frame embeddings"):
-        transform(
-            tmp_path / "e.npz", tmp_path / "v.npz", "v", {"kind": "float32", "pooling": "max"}
-        )
+    # a model without per-frame rows (X-CLIP pools inside): the variant is a reported skip
+    meta = transform(
+        tmp_path / "e.npz", tmp_path / "v.npz", "v", {"kind": "float32", "pooling": "max"}
+    )
+    assert meta["skipped"].startswith("pooling 'max': no per-frame embeddings (frame_emb)")
+    assert load_sidecar(tmp_path / "v.npz")["skipped"] == meta["skipped"]

@@ -87,7 +87,7 @@ def dimension_curve(
         points = []
         for dim in usable:
             spec = {"kind": method, "dim": dim}
-            if method == "random_projection":
+            if method in ("random_projection", "neural_mds"):
                 spec["seed"] = int(seed)
             try:
                 out, meta = apply_variant(arrays, spec, split)

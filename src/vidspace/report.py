@@ -375,6 +375,7 @@ def _dimensions_section(datasets: dict, plots: dict, report_dir: Path) -> str:
         rows.append([ds, m, r["dim"], f"{_f(full['t2v'])} / {_f(full['v2t'])}", *cells])
         headlines.append(f"- {dimension_headline(ds, m, r)}")
         notes += [f"- {ds} / {m}: {note}" for note in r.get("notes", [])]
+    mds_rows = _neural_mds_rows(datasets, results)
     out = [
         "## Quality against dimension",
         "Minimal D′: the smallest grid dimension from which on every larger one keeps both "
@@ -384,11 +385,62 @@ def _dimensions_section(datasets: dict, plots: dict, report_dir: Path) -> str:
         "\n".join(headlines),
         _table(["Dataset", "Model", "D", "R@1 full (t2v / v2t)", *methods], rows),
     ]
+    if mds_rows:
+        out.append(
+            "Neural MDS (seed 002; a network initialised at PCA of the train videos and "
+            "captions, trained to keep their distances, isometric, or their order, "
+            "isotonic) beside PCA at the same D′, R@1 text→video / video→text:\n\n"
+            + _table(
+                ["Dataset", "Model", "Variant", "Loss", "D′", "Neural MDS", "PCA", "Loss fitted"],
+                mds_rows,
+            )
+        )
     for ds, path in plots.get("dimensions", {}).items():
         out.append(f"![{ds}_dimensions]({_rel(path, report_dir)})")
     if notes:
         out.append("Skipped:\n\n" + "\n".join(notes))
     return "\n\n".join(o for o in out if o)
+
+
+def _neural_mds_rows(datasets: dict, curves: dict) -> list[list]:
+    """Each neural_mds variant's R@1 beside PCA's at its D': the dimensions stage's PCA
+    point, else a pca variant of that dimension."""
+    rows = []
+    for ds, d in datasets.items():
+        for m, md in d["models"].items():
+            results = {v: read_json(path) for v, path in md["metrics"].items()}
+            for v, r in results.items():
+                if r.get("kind") != "neural_mds" or "skipped" in r:
+                    continue
+                pca = next(
+                    (
+                        p
+                        for p in curves.get((ds, m), {})
+                        .get("methods", {})
+                        .get("pca", {})
+                        .get("points", [])
+                        if p["dim"] == r["dim"]
+                    ),
+                    None,
+                )
+                if pca is None:
+                    same = [x for x in results.values() if x.get("kind") == "pca"]
+                    match = next((x for x in same if x.get("dim") == r["dim"] and "t2v" in x), None)
+                    pca = match and {d: match[d]["R@1"] for d in ("t2v", "v2t")}
+                facts = r["neural_mds"]
+                rows.append(
+                    [
+                        ds,
+                        m,
+                        v,
+                        facts["loss"],
+                        r["dim"],
+                        f"{_f(r['t2v']['R@1'])} / {_f(r['v2t']['R@1'])}",
+                        f"{_f(pca['t2v'])} / {_f(pca['v2t'])}" if pca else "–",
+                        f"{facts['loss_before']:.4g} → {facts['loss_after']:.4g}",
+                    ]
+                )
+    return rows
 
 
 def _temporal_section(datasets: dict, plots: dict, report_dir: Path) -> str:

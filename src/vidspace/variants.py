@@ -35,12 +35,19 @@ PRECISION_KINDS = (
     "faiss_sq4",
     "faiss_pq",
 )
-DIMENSION_KINDS = ("pca", "random_projection", "prefix")
+DIMENSION_KINDS = ("pca", "random_projection", "prefix", "neural_mds")
 KINDS = PRECISION_KINDS + DIMENSION_KINDS
 SCORING_KEYS = ("scoring", "temperature", "beta", "aggregation", "top_k")
 TRAIN = "train"
 TRANSDUCTIVE = "evaluated (transductive)"
 CALIBRATIONS = ("per_modality", "joint")
+
+
+class VariantSkipped(ValueError):
+    """The data cannot support this variant (no per-frame rows, too few rows to fit): the
+    transform stage records the skip and its reason instead of failing the run."""
+
+
 NO_FRAMES = (
     "no per-frame embeddings (frame_emb): only frame-level models (clip, siglip, a "
     "descriptor with a window) store them"
@@ -166,16 +173,13 @@ def apply_variant(
     meta: dict = {"kind": kind}
     multi_grained = spec.get("scoring") == "multi_grained"
     if multi_grained and "frame_emb" not in arrays:
-        raise ValueError(f"scoring multi_grained: {NO_FRAMES}")
+        raise VariantSkipped(f"multi-grained scoring: {NO_FRAMES}")
     if multi_grained and spec.get("rescore"):
         raise ValueError("scoring multi_grained does not combine with binary rescore")
     if spec.get("pooling"):
         # temporal pooling as an analysis: the video rows again, from the stored frames
         if "frame_emb" not in arrays:
-            raise ValueError(
-                f"pooling {spec['pooling']!r} needs per-frame embeddings (frame_emb), which "
-                "frame-tower models (clip, siglip) write; this file has none"
-            )
+            raise VariantSkipped(f"pooling {spec['pooling']!r}: {NO_FRAMES}")
         arrays = dict(arrays, video_emb=pool_frames(arrays["frame_emb"], spec["pooling"]))
         meta["pooling"] = spec["pooling"]
     video = l2_normalize(arrays["video_emb"])
@@ -232,6 +236,21 @@ def apply_variant(
             def fn(x, mean=mean, proj=proj):
                 return ((x - mean) @ proj).astype(np.float32)
 
+        elif kind == "neural_mds":
+            from vidspace.neural_mds import fit_neural_mds
+
+            rows, fits["neural_mds"] = fit_rows(arrays, split)
+            fit_set = video[rows]
+            if text is not None:  # both modalities: retrieval reads distances across them
+                fit_set = np.concatenate([fit_set, text[rows[arrays["text_video_index"]]]])
+            options = {k: spec[k] for k in ("loss", "epochs", "seed", "hidden") if k in spec}
+            try:
+                fn, facts = fit_neural_mds(fit_set, dim, **options)
+            except ValueError as exc:
+                if "rows to fit on" not in str(exc):
+                    raise
+                raise VariantSkipped(str(exc)) from None
+            meta["neural_mds"] = {"loss": spec.get("loss", "isometric"), **facts}
         elif kind == "random_projection":
             seed = int(spec.get("seed", 0))
             proj = np.random.default_rng(seed).normal(size=(d, dim)) / np.sqrt(dim)
@@ -289,19 +308,19 @@ def transform(
     frames = bool(spec.get("pooling")) or spec.get("scoring") == "multi_grained"
     arrays = load_embeddings(in_path, frames=frames)
     source = load_sidecar(in_path, meta_path)
-    if spec.get("scoring") == "multi_grained" and "frame_emb" not in arrays:
-        # a model without per-frame rows: a reported skip, not a failed run
-        out = {k: v for k, v in arrays.items() if not k.startswith("rescore_")}
+    try:
+        out, meta = apply_variant(arrays, spec, split)
+    except VariantSkipped as exc:  # the data cannot support it: a reported skip
+        out = {k: v for k, v in arrays.items() if k != "frame_emb"}
         meta = {
             "kind": spec["kind"],
             **{k: spec[k] for k in SCORING_KEYS if k in spec},
-            "skipped": f"multi-grained scoring: {NO_FRAMES}",
+            "skipped": str(exc),
             "fits": {},
         }
         save_embeddings(out_path, out, {"variant": name, "spec": spec, **meta})
-        logger.warning("%s: %s", name, meta["skipped"])
+        logger.warning("%s: skipped: %s", name, exc)
         return meta
-    out, meta = apply_variant(arrays, spec, split)
     if source.get("align_fit_on"):
         meta["fits"] = {"model alignment": source["align_fit_on"], **meta["fits"]}
     meta = {"variant": name, "spec": spec, "source": source.get("model"), **meta}

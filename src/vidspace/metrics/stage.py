@@ -69,6 +69,7 @@ def evaluate_file(
     result: dict = {
         "source": str(embeddings_path),
         "variant": meta.get("variant"),
+        "kind": meta.get("kind"),
         "bytes_per_vector": meta.get("bytes_per_vector"),
         "dim": int(arrays["video_emb"].shape[1]),
         "split": split,
@@ -76,6 +77,8 @@ def evaluate_file(
         "fits": fits,
         "transductive": sorted(k for k, v in fits.items() if v == TRANSDUCTIVE),
     }
+    if "neural_mds" in meta:  # its loss and how far training moved it
+        result["neural_mds"] = meta["neural_mds"]
     if "text_emb" not in arrays or meta.get("skipped"):
         result["skipped"] = meta.get("skipped") or "video-only embeddings: no text to retrieve"
         write_json(out_path, result)
