@@ -133,9 +133,11 @@ rule clustering:
     params:
         split=EVAL["split"],
         seed=config["seed"],
+        dec=get_dec_option,
     shell:
         "python scripts/clustering.py --embeddings {input.embeddings}"
-        " --out {output.clustering} --split {params.split} --seed {params.seed} > {log} 2>&1"
+        " --out {output.clustering} --split {params.split} --seed {params.seed} {params.dec}"
+        " > {log} 2>&1"
 
 
 rule compare:

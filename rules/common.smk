@@ -35,7 +35,7 @@ CONFIG_KEYS = {
     "spectrum": ["evaluation.split"],
     "dimensions": ["evaluation.split", "dimensions", "seed"],
     "temporal": ["evaluation.split", "evaluation.bootstrap", "temporal", "seed"],
-    "clustering": ["evaluation.split", "seed"],
+    "clustering": ["evaluation.split", "seed", "clustering"],
     "compare": ["evaluation.ks", "seed"],
     "plot_spectrum": [],
     "plot_projections": ["evaluation.split", "seed"],
@@ -118,6 +118,14 @@ def get_dimensions_inputs(wildcards):
         m: out("dimensions", "dimensions", dataset=wildcards.dataset, model=m)
         for m in MODELS
     }
+
+
+def get_dec_option(wildcards):
+    """--dec with DEC's options when clustering.dec is on, else nothing."""
+    options = dict(config["clustering"])
+    if not options.pop("dec"):
+        return ""
+    return f"--dec {shlex.quote(as_json(options))}"
 
 
 def get_temporal_inputs(wildcards):

@@ -1,8 +1,8 @@
-"""Rule clustering: k-means of the embeddings against the dataset's categories."""
+"""Rule clustering: k-means (and DEC) of the embeddings against the dataset's categories."""
 
 import argparse
 
-from vidspace.cli import run
+from vidspace.cli import json_arg, run
 from vidspace.clustering import analyze_file
 
 
@@ -12,8 +12,9 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--split", required=True)
     p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--dec", type=json_arg, help="DEC's options (JSON); absent: no DEC")
     a = p.parse_args()
-    analyze_file(a.embeddings, a.out, a.split, a.seed)
+    analyze_file(a.embeddings, a.out, a.split, a.seed, a.dec)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ TINY_CONFIG = {
         "mg0": {"kind": "float32", "scoring": "multi_grained", "beta": 0},
     },
     "temporal": {"betas": [0.5, 2], "aggregation": "max"},
+    "clustering": {"dec": True},
     "embed": {"batch_size": 8},
     "evaluation": {
         "split": "test",

@@ -107,6 +107,7 @@ PERTURBATIONS = [
     ("report.title", "another title"),
     ("temporal.betas", [1, 3]),
     ("temporal.aggregation", "topk"),
+    ("clustering.dec", False),
 ]
 
 

@@ -104,6 +104,10 @@ def test_spectrum_and_clustering_files(tiny_run):
     clustering = json.loads((tiny_run / "results/clustering/synthetic/aligned.json").read_text())
     assert clustering["video"]["k"] == 6
     assert set(clustering["video"]) >= {"ARI", "NMI", "AMI", "FMI"}
+    # DEC is on by default; 11 test videos cannot train it: a skip the report names
+    assert "DEC needs at least 20" in clustering["dec"]["skipped"]
+    report = (tiny_run / "results/report.md").read_text()
+    assert f"synthetic / aligned: DEC skipped: {clustering['dec']['skipped']}" in report
 
 
 def test_snakemake_html_report(tiny_run):

@@ -1,4 +1,5 @@
-"""Do the embeddings cluster by category? k-means against labels (seed 002's metrics)."""
+"""Do the embeddings cluster by category? k-means and DEC against labels (seed 002's
+metrics)."""
 
 from __future__ import annotations
 
@@ -43,8 +44,37 @@ def kmeans_against_categories(
     return {"k": int(classes.size), "n": int(x.shape[0]), **cluster_scores(categories, pred)}
 
 
-def analyze_file(embeddings_path: str, out_path: str, split: str = "test", seed: int = 0) -> dict:
-    """The clustering stage: video (and caption) embeddings against the video categories."""
+def dec_against_categories(x: np.ndarray, categories: np.ndarray, seed: int, **options) -> dict:
+    """DEC (vidspace.dec) with k = number of categories, and the autoencoder + k-means
+    labels it starts from, both scored against the categories; a set too small to train
+    on is a skip with its reason."""
+    from vidspace.dec import dec_clusters, too_few_rows
+
+    k = int(np.unique(categories).size)
+    reason = too_few_rows(x.shape[0], k)
+    if reason:
+        return {"skipped": reason}
+    r = dec_clusters(x, k, seed, **options)
+    return {
+        "k": k,
+        "n": int(x.shape[0]),
+        **cluster_scores(categories, r["labels"]),
+        "autoencoder_kmeans": cluster_scores(categories, r["autoencoder_labels"]),
+        **{key: r[key] for key in ("iterations", "converged", "kl_first", "kl_last")},
+        "options": options,
+    }
+
+
+def analyze_file(
+    embeddings_path: str,
+    out_path: str,
+    split: str = "test",
+    seed: int = 0,
+    dec: dict | None = None,
+) -> dict:
+    """The clustering stage: video (and caption) embeddings against the video categories
+    by k-means; with ``dec`` (its options, or {} for the defaults) also DEC on the videos
+    (``result["dec"]``)."""
     from vidspace.io import eval_rows, load_embeddings, subset_videos, write_json
     from vidspace.linalg import l2_normalize
 
@@ -67,6 +97,12 @@ def analyze_file(embeddings_path: str, out_path: str, split: str = "test", seed:
         result["video"] = kmeans_against_categories(
             l2_normalize(arrays["video_emb"][labelled]), cats[labelled], seed
         )
+        if dec is not None:
+            result["dec"] = dec_against_categories(
+                l2_normalize(arrays["video_emb"][labelled]), cats[labelled], seed, **dec
+            )
+            if "skipped" in result["dec"]:
+                logger.warning("%s: DEC skipped: %s", embeddings_path, result["dec"]["skipped"])
         if "text_emb" in arrays:
             text_cats = cats[arrays["text_video_index"]]
             keep = text_cats != ""

@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
+
+
+@contextmanager
+def deterministic_torch():
+    """torch on one CPU thread with deterministic algorithms, restored afterwards: the
+    fits that use it (neural MDS, DEC) give the same bytes from one seed on any load."""
+    import torch
+
+    threads = torch.get_num_threads()
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield torch
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(was)
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12, dtype=np.float32) -> np.ndarray:

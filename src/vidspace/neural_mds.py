@@ -19,29 +19,15 @@ bytes on any machine load.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import contextmanager
 
 import numpy as np
+
+from vidspace.linalg import deterministic_torch
 
 LOSSES = ("isometric", "isotonic")
 MIN_FIT_ROWS = 16
 MAX_FIT_ROWS = 20000  # a seeded sample of the fit set beyond this
 ISOTONIC_TAU = 0.1
-
-
-@contextmanager
-def _deterministic_torch():
-    import torch
-
-    threads = torch.get_num_threads()
-    was = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield torch
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(was)
 
 
 def _pair_distances(torch, x):
@@ -95,7 +81,7 @@ def fit_neural_mds(
         n = MAX_FIT_ROWS
     mean = x.mean(0)
     _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
-    with _deterministic_torch() as torch:
+    with deterministic_torch() as torch:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         linear = torch.nn.Linear(d, dim, bias=False)
@@ -156,7 +142,7 @@ def fit_neural_mds(
             p.requires_grad_(False)
 
     def apply(rows: np.ndarray) -> np.ndarray:
-        with _deterministic_torch() as torch:
+        with deterministic_torch() as torch:
             out = [
                 forward(torch.from_numpy(np.ascontiguousarray(rows[s : s + 4096], np.float32)))
                 for s in range(0, len(rows), 4096)

@@ -1,0 +1,81 @@
+"""DEC (Xie et al. 2016) in the clustering stage: its soft assignment and target against
+the paper's formulas written out in NumPy, clusters it must find, determinism, and the
+skips (too few rows)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vidspace.clustering import analyze_file, cluster_scores
+from vidspace.dec import dec_clusters, soft_assignment, target_distribution
+from vidspace.io import save_embeddings
+
+FAST = {"pretrain_iterations": 150, "max_iterations": 300, "update_interval": 50}
+
+
+def test_soft_assignment_and_target_follow_the_paper():
+    rng = np.random.default_rng(0)
+    z, mu = rng.normal(size=(7, 3)), rng.normal(size=(4, 3))
+    q = soft_assignment(torch, torch.from_numpy(z), torch.from_numpy(mu)).numpy()
+    expected = np.array(
+        [[1 / (1 + np.sum((zi - mj) ** 2)) for mj in mu] for zi in z]
+    )  # alpha = 1: (1 + d^2)^-1
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(q, expected, rtol=1e-10)
+    f = q.sum(0)
+    p = np.array([[q[i, j] ** 2 / f[j] for j in range(4)] for i in range(7)])
+    np.testing.assert_allclose(target_distribution(q), p / p.sum(1, keepdims=True), rtol=1e-10)
+
+
+def _blobs(n=120, d=16, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = 3 * rng.normal(size=(k, d))
+    labels = np.arange(n) % k
+    x = centres[labels] + rng.normal(size=(n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), labels
+
+
+def test_dec_finds_separated_clusters_deterministically():
+    x, labels = _blobs()
+    a = dec_clusters(x, 3, seed=0, **FAST)
+    b = dec_clusters(x, 3, seed=0, **FAST)
+    assert np.array_equal(a["labels"], b["labels"])
+    assert cluster_scores(labels, a["labels"])["ARI"] > 0.95
+    assert set(a["labels"].tolist()) == {0, 1, 2}
+    assert 0 < a["iterations"] <= FAST["max_iterations"]
+    with pytest.raises(ValueError, match="DEC needs at least 20"):
+        dec_clusters(x[:12], 3)
+
+
+def _file(path, n, categories):
+    x, _ = _blobs(n=n)
+    save_embeddings(
+        path,
+        {
+            "video_emb": x,
+            "video_ids": np.array([f"v{i}" for i in range(n)]),
+            "categories": np.array([categories[i % len(categories)] for i in range(n)]),
+            "split": np.array(["test"] * n),
+        },
+        {"model": "m"},
+    )
+
+
+def test_clustering_stage_writes_dec_beside_kmeans_or_its_skip(tmp_path):
+    _file(tmp_path / "e.npz", 90, ["a", "b", "c"])
+    r = analyze_file(str(tmp_path / "e.npz"), str(tmp_path / "c.json"), "test", 0, FAST)
+    assert r["dec"]["k"] == 3 and r["dec"]["ARI"] > 0.95 and r["video"]["ARI"] > 0.95
+    assert set(r["dec"]["autoencoder_kmeans"]) == {"ARI", "NMI", "AMI", "FMI"}
+    assert json.loads((tmp_path / "c.json").read_text())["dec"] == r["dec"]
+    # no options: k-means only, as before
+    assert "dec" not in analyze_file(str(tmp_path / "e.npz"), str(tmp_path / "k.json"))
+    _file(tmp_path / "s.npz", 12, ["a", "b", "c"])  # k-means can, DEC cannot train
+    small = analyze_file(str(tmp_path / "s.npz"), str(tmp_path / "s.json"), "test", 0, FAST)
+    assert "ARI" in small["video"]
+    assert small["dec"] == {
+        "skipped": "12 rows for 3 clusters: DEC needs at least 20 to train its autoencoder"
+    }
