@@ -158,3 +158,23 @@ rule compare:
     shell:
         "python scripts/compare.py --ranks {params.ranks} --out {output.comparison}"
         " --ks {params.ks} --seed {params.seed} > {log} 2>&1"
+
+
+rule cost:
+    input:
+        unpack(get_variant_files),
+    output:
+        cost="results/cost/{dataset}/{model}.json",
+    log:
+        "logs/cost/{dataset}/{model}.log",
+    benchmark:
+        "results/benchmarks/cost/{dataset}/{model}.tsv"
+    conda:
+        "../envs/vidspace.yaml"
+    params:
+        variants=lambda wildcards, input: pairs({v: input[v] for v in VARIANTS}),
+        split=EVAL["split"],
+        k=max(EVAL["ks"]),
+    shell:
+        "python scripts/cost.py --variants {params.variants} --out {output.cost}"
+        " --split {params.split} --k {params.k} > {log} 2>&1"

@@ -36,12 +36,14 @@ CONFIG_KEYS = {
     "dimensions": ["evaluation.split", "dimensions", "seed"],
     "temporal": ["evaluation.split", "evaluation.bootstrap", "temporal", "seed"],
     "clustering": ["evaluation.split", "seed", "clustering"],
+    "cost": ["evaluation.split", "evaluation.ks"],
     "compare": ["evaluation.ks", "seed"],
     "plot_spectrum": [],
     "plot_projections": ["evaluation.split", "seed"],
     "plot_retrieval": ["evaluation.ks"],
     "plot_dimensions": [],
     "plot_temporal": [],
+    "plot_pareto": [],
     "report": ["report", "evaluation", "dimensions.epsilon"],
 }
 
@@ -135,6 +137,19 @@ def get_temporal_inputs(wildcards):
     }
 
 
+def get_variant_files(wildcards):
+    return {
+        v: out(
+            "transform",
+            "embeddings",
+            dataset=wildcards.dataset,
+            model=wildcards.model,
+            variant=v,
+        )
+        for v in VARIANTS
+    }
+
+
 def get_retrieval_inputs(wildcards):
     return {
         f"{m}/{v}": out(
@@ -184,6 +199,7 @@ def report_index():
                     "clustering": out("clustering", "clustering", dataset=ds, model=m),
                     "dimensions": out("dimensions", "dimensions", dataset=ds, model=m),
                     "temporal": out("temporal", "temporal", dataset=ds, model=m),
+                    "cost": out("cost", "cost", dataset=ds, model=m),
                     "metrics": {
                         v: out("retrieval", "metrics", dataset=ds, model=m, variant=v)
                         for v in VARIANTS
@@ -217,6 +233,7 @@ def report_index():
             "temporal": {
                 ds: out("plot_temporal", "plot", dataset=ds) for ds in DATASETS
             },
+            "pareto": {ds: out("plot_pareto", "plot", dataset=ds) for ds in DATASETS},
         },
     }
 
@@ -239,6 +256,7 @@ def report_inputs(wildcards):
                 md["clustering"],
                 md["dimensions"],
                 md["temporal"],
+                md["cost"],
             ]
             files += list(md["metrics"].values())
     for group in index["plots"].values():

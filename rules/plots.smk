@@ -114,3 +114,27 @@ rule plot_temporal:
     shell:
         "python scripts/plot.py temporal --dataset {wildcards.dataset}"
         " --sweeps {params.sweeps} --out {output.plot} > {log} 2>&1"
+
+
+rule plot_pareto:
+    input:
+        unpack(get_retrieval_inputs),
+    output:
+        plot=report(
+            "results/plots/pareto_{dataset}.png",
+            caption="../report/pareto.rst",
+            category="Cost",
+        ),
+    log:
+        "logs/plot_pareto/{dataset}.log",
+    benchmark:
+        "results/benchmarks/plot_pareto/{dataset}.tsv"
+    conda:
+        "../envs/vidspace.yaml"
+    params:
+        metrics=lambda wildcards, input: pairs(
+            {f"{m}/{v}": input[f"{m}/{v}"] for m in MODELS for v in VARIANTS}
+        ),
+    shell:
+        "python scripts/plot.py pareto --dataset {wildcards.dataset}"
+        " --metrics {params.metrics} --out {output.plot} > {log} 2>&1"

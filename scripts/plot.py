@@ -30,7 +30,12 @@ def main() -> None:
     t = sub.add_parser("temporal", help="R@1 against beta (multi-grained) on one dataset")
     t.add_argument("--dataset", required=True)
     t.add_argument("--sweeps", type=pairs_arg, nargs="+", required=True, metavar="MODEL=JSON")
-    for q in (s, g, r, d, t):
+    c = sub.add_parser("pareto", help="R@1 against bytes per vector on one dataset")
+    c.add_argument("--dataset", required=True)
+    c.add_argument(
+        "--metrics", type=pairs_arg, nargs="+", required=True, metavar="MODEL/VARIANT=JSON"
+    )
+    for q in (s, g, r, d, t, c):
         q.add_argument("--out", required=True, help="PNG to write")
     a = p.parse_args()
     if a.kind == "spectrum":
@@ -46,7 +51,10 @@ def main() -> None:
         for label, path in a.metrics:
             model, _, variant = label.partition("/")
             nested.setdefault(model, {})[variant] = path
-        plots.plot_retrieval(a.dataset, nested, a.out, a.ks)
+        if a.kind == "pareto":
+            plots.plot_pareto(a.dataset, nested, a.out)
+        else:
+            plots.plot_retrieval(a.dataset, nested, a.out, a.ks)
 
 
 if __name__ == "__main__":

@@ -395,9 +395,9 @@ def test_querybank_scoring_needs_a_train_split(tmp_path):
 
 
 def test_report_table_keeps_odd_reasons_in_one_row():
-    from vidspace.report import _table
+    from vidspace.markdown import table as markdown_table
 
-    table = _table(["id", "reason"], [["v1", "HTTP 500 | retry\nthen gave up"]])
+    table = markdown_table(["id", "reason"], [["v1", "HTTP 500 | retry\nthen gave up"]])
     assert table.splitlines()[-1] == "| v1 | HTTP 500 \\| retry then gave up |"
 
 

@@ -194,15 +194,17 @@ def test_team_embeds_once_and_a_teammate_reuses_everything(tmp_path, tiny_run):
     diff = run_tool([sys.executable, "-m", "dvc", "params", "diff", "--json"], b).stdout
     change = {"old": 4, "new": 3, "diff": -1}
     assert json.loads(diff) == {"tiny.yaml": {"variants.pca4.dim": change}}
-    chain = {"transform": 3, "retrieval": 3, "plot_retrieval": 1, "report": 1}
+    chain = {"transform": 3, "retrieval": 3, "cost": 3, "plot_retrieval": 1, "plot_pareto": 1}
     counts = _job_counts(snakemake(["-n", "--configfile", "tiny.yaml"], b).stdout)
-    assert counts == {**chain, "all": 1, "total": 9}
+    assert counts == {**chain, "report": 1, "all": 1, "total": 13}
     ran = _stages_run(run_tool([sys.executable, "-m", "dvc", "repro"], b).stdout)
     models = ("random", "aligned", "motion")
     pca4_chain = {
         *(f"transform--synthetic--{m}--pca4" for m in models),
         *(f"retrieval--synthetic--{m}--pca4" for m in models),
+        *(f"cost--synthetic--{m}" for m in models),  # reads every variant file
         "plot_retrieval--synthetic",
+        "plot_pareto--synthetic",
         "report--report",
     }
     assert ran == {"check-dvc-yaml", *pca4_chain}

@@ -46,6 +46,7 @@ METRICS_PREFIXES = (
     "results/comparisons/",
     "results/dimensions/",
     "results/temporal/",
+    "results/cost/",
 )
 PLOTS_PREFIX = "results/plots/"
 
@@ -311,21 +312,21 @@ def _describe(status: dict) -> str:
 
 def unrecorded_stages(workdir: str | Path = ".") -> list[str]:
     """Stages of dvc.yaml that dvc.lock has no record of, or recorded with another command
-    or other dependencies: what an older lock (a teammate who did not `make record`) lacks."""
+    or other dependencies: what an older lock (a teammate who did not `make record`) lacks.
+    Stages it has no record of at all come first (each group sorted)."""
     stages = yaml.safe_load(Path(workdir, "dvc.yaml").read_text())["stages"]
     lock_path = Path(workdir, "dvc.lock")
     locked = yaml.safe_load(lock_path.read_text())["stages"] if lock_path.exists() else {}
-    stale = []
+    missing, changed = [], []
     for name, stage in stages.items():
         record = locked.get(name)
-        recorded_deps = {d["path"] for d in (record or {}).get("deps", [])}
-        if (
-            record is None
-            or record.get("cmd") != stage["cmd"]
-            or recorded_deps != set(stage["deps"])
-        ):
-            stale.append(name)
-    return sorted(stale)
+        if record is None:
+            missing.append(name)
+        elif record.get("cmd") != stage["cmd"] or {
+            d["path"] for d in record.get("deps", [])
+        } != set(stage["deps"]):
+            changed.append(name)
+    return sorted(missing) + sorted(changed)
 
 
 def pull(configfile: str, cores: int = 1) -> None:

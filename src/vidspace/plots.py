@@ -325,3 +325,65 @@ def plot_temporal(dataset: str, sweeps: Mapping[str, str | Path], out_png: str |
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     _save(fig, out_png)
+
+
+def plot_pareto(
+    dataset: str, metrics: Mapping[str, Mapping[str, str | Path]], out_png: str | Path
+) -> None:
+    """Text→video R@1 against bytes per vector (log scale) of every variant, one colour
+    per model, the Pareto frontier of each model drawn through its undominated variants
+    (``vidspace.cost.pareto_front``). ``metrics`` maps model -> variant -> metrics JSON;
+    variants without a ranking (skipped) or with another scoring are left out."""
+    from vidspace.cost import pareto_front
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    drawn = 0
+    for i, (model, variants) in enumerate(metrics.items()):
+        results = {v: read_json(p) for v, p in variants.items()}
+        points = [
+            (v, r["bytes_per_vector"], r["t2v"]["R@1"])
+            for v, r in results.items()
+            if "t2v" in r and r.get("scoring", "dot") == "dot" and r.get("bytes_per_vector")
+        ]
+        if not points:
+            continue
+        drawn += 1
+        color = f"C{i}"
+        xs = [p[1] for p in points]
+        ys = [p[2] for p in points]
+        ax.scatter(xs, ys, color=color, s=18, label=model, zorder=3)
+        front = pareto_front([(p[1], p[2]) for p in points])
+        ax.step(
+            [points[j][1] for j in front],
+            [points[j][2] for j in front],
+            where="post",
+            color=color,
+            linewidth=1.2,
+            alpha=0.8,
+        )
+        for j in front:
+            name = points[j][0]
+            if results[name].get("rescore"):  # its bytes are the codes'; floats are read too
+                name += f" (+ floats of the top {results[name]['rescore']})"
+            ax.annotate(
+                name,
+                (points[j][1], points[j][2]),
+                textcoords="offset points",
+                xytext=(3, 4),
+                fontsize=7,
+                color=color,
+            )
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.set_xlabel("bytes per vector (log scale)")
+    ax.set_ylabel("text→video R@1")
+    ax.grid(True, alpha=0.3)
+    if drawn:
+        ax.legend(fontsize=8, loc="lower right")
+    else:
+        ax.text(
+            0.5, 0.5, "no model with text: nothing to retrieve", ha="center", transform=ax.transAxes
+        )
+    ax.set_title(f"{dataset}: accuracy against bytes (line: Pareto frontier, labelled)")
+    fig.tight_layout()
+    _save(fig, out_png)

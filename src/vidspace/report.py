@@ -7,42 +7,25 @@ never rebuilds a path itself.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from vidspace import __version__
-from vidspace.findings import dimension_headline, findings, temporal_headline
+from vidspace.findings import findings
 from vidspace.io import atomic_path, read_failures, read_json
-from vidspace.linalg import POOLINGS
+from vidspace.markdown import fmt, rel, table
+from vidspace.report_analyses import (
+    clustering_section,
+    dimensions_section,
+    temporal_section,
+    variant_cost_section,
+)
 
 logger = logging.getLogger(__name__)
 
 TRIVIAL = "‡"
 TRANSDUCTIVE = "†"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join([":---"] * len(header)) + " |"]
-    # a failure reason may hold "|" or a newline: keep each row one table row
-    lines += [
-        "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |"
-        for row in rows
-    ]
-    return "\n".join(lines)
-
-
-def _f(x, digits: int = 2) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, float) and x != x:
-        return "–"
-    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
-
-
-def _rel(path: str, report_dir: Path) -> str:
-    return Path(os.path.relpath(Path(path).resolve(), report_dir.resolve())).as_posix()
 
 
 MAX_FAILURE_ROWS = 50  # per dataset; the rest are counted and left in failures.csv
@@ -87,7 +70,7 @@ def _data_section(datasets: dict) -> str:
                     f"{d['download_failures']} and {d['frame_failures']}",
                 ]
             )
-    out = "## Data\n\n" + _table(
+    out = "## Data\n\n" + table(
         [
             "Dataset",
             "Videos embedded",
@@ -100,7 +83,7 @@ def _data_section(datasets: dict) -> str:
         rows,
     )
     if failed:
-        out += "\n\nFailed videos and skipped annotation rows:\n\n" + _table(
+        out += "\n\nFailed videos and skipped annotation rows:\n\n" + table(
             ["Dataset", "Video", "Stage", "Reason"], failed
         )
     return out
@@ -112,7 +95,7 @@ def _spectrum_section(datasets: dict, plots: dict, report_dir: Path) -> str:
     names = list(datasets)
     for model in models:
         if model in plots.get("spectrum", {}):
-            out.append(f"![spectrum_{model}]({_rel(plots['spectrum'][model], report_dir)})")
+            out.append(f"![spectrum_{model}]({rel(plots['spectrum'][model], report_dir)})")
         res = {
             ds: read_json(datasets[ds]["models"][model]["spectrum"])
             for ds in names
@@ -151,12 +134,12 @@ def _spectrum_section(datasets: dict, plots: dict, report_dir: Path) -> str:
                 "Stable rank (text)",
                 lambda r: f"{r['text']['stable_rank']:.2f}" if has_text(r) else "–",
             ),
-            row("Modality gap (L2)", lambda r: _f(r.get("modality_gap"), 4)),
-            row("Alignment", lambda r: _f(r.get("alignment"), 4)),
+            row("Modality gap (L2)", lambda r: fmt(r.get("modality_gap"), 4)),
+            row("Alignment", lambda r: fmt(r.get("alignment"), 4)),
             row(
                 "Uniformity (video / text)",
                 lambda r: (
-                    _f(r.get("video_uniformity"), 3) + " / " + _f(r.get("text_uniformity"), 3)
+                    fmt(r.get("video_uniformity"), 3) + " / " + fmt(r.get("text_uniformity"), 3)
                 ),
             ),
             row(
@@ -166,7 +149,7 @@ def _spectrum_section(datasets: dict, plots: dict, report_dir: Path) -> str:
         ]
         out.append(
             f"### Singular value spectrum: {model}\n\n"
-            + _table(["Metric"] + [n.upper() for n in names], rows)
+            + table(["Metric"] + [n.upper() for n in names], rows)
         )
     return "\n\n".join(out)
 
@@ -192,16 +175,16 @@ def _retrieval_section(
 
         def recall(r: dict, direction: str, k: int) -> str:
             trivial = k in r.get("trivial_ks", {}).get(direction, [])
-            return _f(r[direction][f"R@{k}"]) + (TRIVIAL if trivial else "")
+            return fmt(r[direction][f"R@{k}"]) + (TRIVIAL if trivial else "")
 
         for direction, label in (("t2v", "text→video"), ("v2t", "video→text")):
             rows += [
                 [f"{label} R@{kk}"]
                 + [" / ".join(recall(res[m], direction, k) for k in ks) for m in models],
                 [f"{label} NDCG@{ndcg_k}"]
-                + [_f(res[m][direction][f"NDCG@{ndcg_k}"]) for m in models],
-                [f"{label} mAP"] + [_f(res[m][direction]["mAP"]) for m in models],
-                [f"{label} MedR"] + [_f(res[m][direction]["MedR"], 1) for m in models],
+                + [fmt(res[m][direction][f"NDCG@{ndcg_k}"]) for m in models],
+                [f"{label} mAP"] + [fmt(res[m][direction]["mAP"]) for m in models],
+                [f"{label} MedR"] + [fmt(res[m][direction]["MedR"], 1) for m in models],
             ]
         if all("ci95" in res[m] for m in models):
             for direction, label in (("t2v", "text→video"), ("v2t", "video→text")):
@@ -216,7 +199,7 @@ def _retrieval_section(
         first = res[models[0]]
         out.append(
             f"### {ds} ({first['n_videos']} videos, {first['n_captions']} captions, "
-            f"split `{first['split']}`)\n\n" + _table(["Models"] + models, rows)
+            f"split `{first['split']}`)\n\n" + table(["Models"] + models, rows)
         )
         if any(any(res[m].get("trivial_ks", {}).values()) for m in models):
             out.append(
@@ -247,7 +230,7 @@ def _retrieval_section(
             out.append(
                 f"Candidate pools (seed 003): each caption ranked against C videos that include "
                 f"its own; text→video R@{k} and its lift over the random baseline K/C:\n\n"
-                + _table(["C", "chance K/C"] + models, prow)
+                + table(["C", "chance K/C"] + models, prow)
             )
         if "comparison" in d:
             comp = read_json(d["comparison"])
@@ -268,8 +251,7 @@ def _retrieval_section(
                 out.append(
                     f"Paired bootstrap ({comp['bootstrap_resamples']} resamples of the same "
                     f"videos for both models, each video with all its captions), difference "
-                    f"in R@{ks[0]}:\n\n"
-                    + _table(["Models", "Direction", "Δ", "95 % CI", "p"], crow)
+                    f"in R@{ks[0]}:\n\n" + table(["Models", "Direction", "Δ", "95 % CI", "p"], crow)
                 )
         variants = list(next(iter(d["models"].values()))["metrics"])
         vrows = []
@@ -298,7 +280,7 @@ def _retrieval_section(
             vrows.append([v] + cells + [fits or "nothing fitted"])
         out.append(
             f"Text→video R@{ks[0]} by variant (bytes per vector), and what each fitted part "
-            "learnt from:\n\n" + _table(["Variant"] + models + ["Fitted on"], vrows)
+            "learnt from:\n\n" + table(["Variant"] + models + ["Fitted on"], vrows)
         )
         if transductive:
             out.append(
@@ -308,47 +290,7 @@ def _retrieval_section(
                 "numbers fitted on a train split."
             )
         if ds in plots.get("retrieval", {}):
-            out.append(f"![retrieval_{ds}]({_rel(plots['retrieval'][ds], report_dir)})")
-    return "\n\n".join(out)
-
-
-def _clustering_section(datasets: dict) -> str:
-    rows, notes = [], []
-
-    def scores(r: dict) -> list[str]:
-        return [_f(r[key]) for key in ("ARI", "NMI", "AMI", "FMI")]
-
-    for ds, d in datasets.items():
-        for m, md in d["models"].items():
-            r = read_json(md["clustering"])
-            if "skipped" in r:
-                rows.append([ds, m, "–", "–", "–", "–", "–", "–", r["skipped"]])
-                continue
-            v = r["video"]
-            captions = "captions: ARI " + _f(r["text"]["ARI"]) if "text" in r else "–"
-            rows.append([ds, m, "k-means", v["k"], *scores(v), captions])
-            dec = r.get("dec")
-            if dec is None:
-                continue
-            if "skipped" in dec:
-                notes.append(f"- {ds} / {m}: DEC skipped: {dec['skipped']}")
-                continue
-            ae = dec["autoencoder_kmeans"]
-            rows.append([ds, m, "autoencoder + k-means", dec["k"], *scores(ae), "–"])
-            state = "converged" if dec["converged"] else "stopped"
-            rows.append(
-                [ds, m, "DEC", dec["k"], *scores(dec), f"{state} after {dec['iterations']} steps"]
-            )
-    out = [
-        "## Clustering against categories",
-        "k-means (scikit-learn, 10 starts) on the video embeddings with k = the number of "
-        "categories; DEC (Xie et al. 2016: autoencoder, k-means on its codes, then KL "
-        "refinement of soft assignments; seed 002) beside it, with the autoencoder + "
-        "k-means labels it starts from.",
-        _table(["Dataset", "Model", "Method", "k", "ARI", "NMI", "AMI", "FMI", "Notes"], rows),
-    ]
-    if notes:
-        out.append("\n".join(notes))
+            out.append(f"![retrieval_{ds}]({rel(plots['retrieval'][ds], report_dir)})")
     return "\n\n".join(out)
 
 
@@ -361,152 +303,10 @@ def _findings_section(datasets: dict, ref: str, epsilon: float) -> str:
     )
 
 
-def _dimensions_section(datasets: dict, plots: dict, report_dir: Path) -> str:
-    """Minimal D' per model and method, and the R@1 it keeps (seed 002)."""
-    rows, headlines, notes = [], [], []
-    methods: list[str] = []
-    results = {}
-    for ds, d in datasets.items():
-        for m, md in d["models"].items():
-            if "dimensions" not in md:
-                continue
-            r = read_json(md["dimensions"])
-            results[(ds, m)] = r
-            methods += [k for k in r.get("methods", {}) if k not in methods]
-    if not results:
-        return ""
-    for (ds, m), r in results.items():
-        if "skipped" in r:
-            notes.append(f"- {ds} / {m}: {r['skipped']}")
-            continue
-        full = r["full"]
-        cells = []
-        for method in methods:
-            curve = r["methods"].get(method)
-            cells.append("–" if curve is None else str(curve["minimal_dim"]))
-        rows.append([ds, m, r["dim"], f"{_f(full['t2v'])} / {_f(full['v2t'])}", *cells])
-        headlines.append(f"- {dimension_headline(ds, m, r)}")
-        notes += [f"- {ds} / {m}: {note}" for note in r.get("notes", [])]
-    mds_rows = _neural_mds_rows(datasets, results)
-    out = [
-        "## Quality against dimension",
-        "Minimal D′: the smallest grid dimension from which on every larger one keeps both "
-        "directions' R@1 within ε (absolute) of the full dimension, for PCA (fitted on the "
-        "train split where one is disjoint), random projection and prefix truncation; D "
-        "when none does. Each point equals the metrics of the matching variant.",
-        "\n".join(headlines),
-        _table(["Dataset", "Model", "D", "R@1 full (t2v / v2t)", *methods], rows),
-    ]
-    if mds_rows:
-        out.append(
-            "Neural MDS (seed 002; a network initialised at PCA of the train videos and "
-            "captions, trained to keep their distances, isometric, or their order, "
-            "isotonic) beside PCA at the same D′, R@1 text→video / video→text:\n\n"
-            + _table(
-                ["Dataset", "Model", "Variant", "Loss", "D′", "Neural MDS", "PCA", "Loss fitted"],
-                mds_rows,
-            )
-        )
-    for ds, path in plots.get("dimensions", {}).items():
-        out.append(f"![{ds}_dimensions]({_rel(path, report_dir)})")
-    if notes:
-        out.append("Skipped:\n\n" + "\n".join(notes))
-    return "\n\n".join(o for o in out if o)
-
-
-def _neural_mds_rows(datasets: dict, curves: dict) -> list[list]:
-    """Each neural_mds variant's R@1 beside PCA's at its D': the dimensions stage's PCA
-    point, else a pca variant of that dimension."""
-    rows = []
-    for ds, d in datasets.items():
-        for m, md in d["models"].items():
-            results = {v: read_json(path) for v, path in md["metrics"].items()}
-            for v, r in results.items():
-                if r.get("kind") != "neural_mds" or "skipped" in r:
-                    continue
-                pca = next(
-                    (
-                        p
-                        for p in curves.get((ds, m), {})
-                        .get("methods", {})
-                        .get("pca", {})
-                        .get("points", [])
-                        if p["dim"] == r["dim"]
-                    ),
-                    None,
-                )
-                if pca is None:
-                    same = [x for x in results.values() if x.get("kind") == "pca"]
-                    match = next((x for x in same if x.get("dim") == r["dim"] and "t2v" in x), None)
-                    pca = match and {d: match[d]["R@1"] for d in ("t2v", "v2t")}
-                facts = r["neural_mds"]
-                rows.append(
-                    [
-                        ds,
-                        m,
-                        v,
-                        facts["loss"],
-                        r["dim"],
-                        f"{_f(r['t2v']['R@1'])} / {_f(r['v2t']['R@1'])}",
-                        f"{_f(pca['t2v'])} / {_f(pca['v2t'])}" if pca else "–",
-                        f"{facts['loss_before']:.4g} → {facts['loss_after']:.4g}",
-                    ]
-                )
-    return rows
-
-
-def _temporal_section(datasets: dict, plots: dict, report_dir: Path) -> str:
-    """Pooling again from the stored frames, and multi-grained scoring with beta chosen
-    away from the evaluated split (seeds 000, 001, 004)."""
-    rows, headlines, notes = [], [], []
-    for ds, d in datasets.items():
-        for m, md in d["models"].items():
-            if "temporal" not in md:
-                continue
-            r = read_json(md["temporal"])
-            if "skipped" in r:
-                notes.append(f"- {ds} / {m}: {r['skipped']}")
-                continue
-            pool = r["pooling"]
-            rows.append(
-                [
-                    ds,
-                    m,
-                    *(f"{_f(pool[p]['t2v'])} / {_f(pool[p]['v2t'])}" for p in POOLINGS),
-                    f"{r['best_beta']:g} ({r['chosen_on']})",
-                    f"{_f(r['best']['t2v'])} / {_f(r['best']['v2t'])}",
-                ]
-            )
-            headlines.append(f"- {temporal_headline(ds, m, r)}")
-            notes += [f"- {ds} / {m}: {note}" for note in r.get("notes", [])]
-    if not rows and not notes:
-        return ""
-    out = [
-        "## Temporal pooling and multi-grained scoring",
-        "R@1 (text→video / video→text) on the evaluated split of the video rows pooled "
-        "again from the stored per-frame embeddings, and of the multi-grained score S = "
-        "S_g + β·S_l (video score plus the aggregated caption–frame scores) at the β with "
-        "the best R@1 on the split named beside it, never the evaluated one.",
-        "\n".join(headlines),
-        _table(
-            ["Dataset", "Model", *(f"{p} pooling" for p in POOLINGS), "β (chosen on)"]
-            + ["multi-grained"],
-            rows,
-        )
-        if rows
-        else "",
-    ]
-    for ds, path in plots.get("temporal", {}).items():
-        out.append(f"![{ds}_temporal]({_rel(path, report_dir)})")
-    if notes:
-        out.append("Skipped or noted:\n\n" + "\n".join(notes))
-    return "\n\n".join(o for o in out if o)
-
-
 def _projection_section(plots: dict, report_dir: Path) -> str:
     out = ["## Projections (UMAP / t-SNE)"]
     for ds, path in plots.get("projections", {}).items():
-        out.append(f"![{ds}_projections]({_rel(path, report_dir)})")
+        out.append(f"![{ds}_projections]({rel(path, report_dir)})")
     return "\n\n".join(out)
 
 
@@ -551,7 +351,7 @@ def _skipped_section(datasets: dict, plots: dict) -> str:
     if not rows:
         return "## Skipped\n\nNothing was skipped."
     return "## Skipped\n\nWhat a stage left out or could only compute trivially, and why:\n\n" + (
-        _table(["Dataset", "Model", "Stage", "Reason"], rows)
+        table(["Dataset", "Model", "Stage", "Reason"], rows)
     )
 
 
@@ -568,11 +368,11 @@ def _cost_section(datasets: dict) -> str:
                     m,
                     meta.get("dim", "–"),
                     meta.get("device", "–"),
-                    _f(meta.get("seconds"), 1),
-                    _f(meta.get("peak_rss_mb"), 0),
+                    fmt(meta.get("seconds"), 1),
+                    fmt(meta.get("peak_rss_mb"), 0),
                 ]
             )
-    return "## Cost of embedding\n\n" + _table(
+    return "## Cost of embedding\n\n" + table(
         ["Dataset", "Model", "Dim", "Device", "Seconds", "Peak RSS (MB)"], rows
     )
 
@@ -591,10 +391,11 @@ def write_report(index: dict, out_path: str | Path) -> None:
         _data_section(datasets),
         _spectrum_section(datasets, plots, report_dir),
         _retrieval_section(datasets, plots, ref, index["ks"], index["ndcg_k"], report_dir),
-        _dimensions_section(datasets, plots, report_dir),
-        _temporal_section(datasets, plots, report_dir),
-        _clustering_section(datasets),
+        dimensions_section(datasets, plots, report_dir),
+        temporal_section(datasets, plots, report_dir),
+        clustering_section(datasets),
         _projection_section(plots, report_dir),
+        variant_cost_section(datasets, plots, ref, report_dir),
         _cost_section(datasets),
         _skipped_section(datasets, plots),
     ]
