@@ -124,6 +124,7 @@ rule clustering:
         embeddings=rules.embed.output.embeddings,
     output:
         clustering="results/clustering/{dataset}/{model}.json",
+        labels="results/clustering/{dataset}/{model}.labels.npz",
     log:
         "logs/clustering/{dataset}/{model}.log",
     benchmark:
@@ -136,8 +137,8 @@ rule clustering:
         dec=get_dec_option,
     shell:
         "python scripts/clustering.py --embeddings {input.embeddings}"
-        " --out {output.clustering} --split {params.split} --seed {params.seed} {params.dec}"
-        " > {log} 2>&1"
+        " --out {output.clustering} --labels {output.labels} --split {params.split}"
+        " --seed {params.seed} {params.dec} > {log} 2>&1"
 
 
 rule compare:

@@ -109,10 +109,15 @@ def get_spectrum_inputs(wildcards):
 
 
 def get_projection_inputs(wildcards):
-    return {
+    embeddings = {
         m: out("embed", "embeddings", dataset=wildcards.dataset, model=m)
         for m in MODELS
     }
+    clusters = {
+        f"labels/{m}": out("clustering", "labels", dataset=wildcards.dataset, model=m)
+        for m in MODELS
+    }
+    return embeddings | clusters
 
 
 def get_dimensions_inputs(wildcards):

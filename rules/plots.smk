@@ -38,11 +38,15 @@ rule plot_projections:
         "../envs/vidspace.yaml"
     params:
         embeddings=lambda wildcards, input: pairs({m: input[m] for m in MODELS}),
+        clusters=lambda wildcards, input: pairs(
+            {m: input[f"labels/{m}"] for m in MODELS}
+        ),
         split=EVAL["split"],
         seed=config["seed"],
     shell:
         "python scripts/plot.py projections --dataset {wildcards.dataset}"
-        " --embeddings {params.embeddings} --split {params.split}"
+        " --embeddings {params.embeddings} --clusters {params.clusters}"
+        " --split {params.split}"
         " --seed {params.seed} --out {output.plot} --notes {output.notes} > {log} 2>&1"
 
 

@@ -13,8 +13,9 @@ def main() -> None:
     p.add_argument("--split", required=True)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--dec", type=json_arg, help="DEC's options (JSON); absent: no DEC")
+    p.add_argument("--labels", help="where to write each video's clusters (.npz)")
     a = p.parse_args()
-    analyze_file(a.embeddings, a.out, a.split, a.seed, a.dec)
+    analyze_file(a.embeddings, a.out, a.split, a.seed, a.dec, a.labels)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@ def main() -> None:
     g.add_argument("--split", required=True)
     g.add_argument("--seed", type=int, required=True)
     g.add_argument("--notes", help="JSON listing the projections skipped (too few points)")
+    g.add_argument(
+        "--clusters", type=pairs_arg, nargs="*", default=[], metavar="MODEL=NPZ",
+        help="each model's cluster labels (clustering stage): a third column by cluster",
+    )  # fmt: skip
     r = sub.add_parser("retrieval", help="R@K against variant on one dataset")
     r.add_argument("--dataset", required=True)
     r.add_argument(
@@ -45,7 +49,9 @@ def main() -> None:
     elif a.kind == "temporal":
         plots.plot_temporal(a.dataset, dict(a.sweeps), a.out)
     elif a.kind == "projections":
-        plots.plot_projection_grid(a.dataset, dict(a.embeddings), a.out, a.split, a.seed, a.notes)
+        plots.plot_projection_grid(
+            a.dataset, dict(a.embeddings), a.out, a.split, a.seed, a.notes, dict(a.clusters)
+        )
     else:
         nested: dict[str, dict[str, str]] = {}
         for label, path in a.metrics:

@@ -67,7 +67,15 @@ def _file(path, n, categories):
 
 def test_clustering_stage_writes_dec_beside_kmeans_or_its_skip(tmp_path):
     _file(tmp_path / "e.npz", 90, ["a", "b", "c"])
-    r = analyze_file(str(tmp_path / "e.npz"), str(tmp_path / "c.json"), "test", 0, FAST)
+    labels_path = str(tmp_path / "c.labels.npz")
+    r = analyze_file(
+        str(tmp_path / "e.npz"), str(tmp_path / "c.json"), "test", 0, FAST, labels_path
+    )
+    with np.load(labels_path) as labels:  # the labels the scores were computed from
+        truth = np.array(["abc"[i % 3] for i in range(90)])
+        assert labels["video_ids"].tolist() == [f"v{i}" for i in range(90)]
+        assert cluster_scores(truth, labels["dec"])["ARI"] == r["dec"]["ARI"]
+        assert cluster_scores(truth, labels["kmeans"])["ARI"] == r["video"]["ARI"]
     assert r["dec"]["k"] == 3 and r["dec"]["ARI"] > 0.95 and r["video"]["ARI"] > 0.95
     assert set(r["dec"]["autoencoder_kmeans"]) == {"ARI", "NMI", "AMI", "FMI"}
     assert json.loads((tmp_path / "c.json").read_text())["dec"] == r["dec"]

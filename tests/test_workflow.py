@@ -108,6 +108,14 @@ def test_spectrum_and_clustering_files(tiny_run):
     assert "DEC needs at least 20" in clustering["dec"]["skipped"]
     report = (tiny_run / "results/report.md").read_text()
     assert f"synthetic / aligned: DEC skipped: {clustering['dec']['skipped']}" in report
+    # each clustered video's k-means cluster, by id, for the projection grid
+    with np.load(tiny_run / "results/clustering/synthetic/aligned.labels.npz") as labels:
+        assert set(labels.files) == {"video_ids", "kmeans"}  # no DEC: skipped
+        assert len(labels["video_ids"]) == len(labels["kmeans"]) == clustering["video"]["n"]
+        assert set(labels["video_ids"]) <= set(
+            manifest.loc[manifest["split"] == "test", "video_id"]
+        )
+        assert len(set(labels["kmeans"].tolist())) <= 6
 
 
 def test_snakemake_html_report(tiny_run):

@@ -28,9 +28,10 @@ def cluster_scores(labels_true, labels_pred) -> dict[str, float]:
 
 
 def kmeans_against_categories(
-    x: np.ndarray, categories: np.ndarray, seed: int = 0, n_init: int = 10
+    x: np.ndarray, categories: np.ndarray, seed: int = 0, n_init: int = 10, labels: bool = False
 ) -> dict:
-    """k-means with k = number of categories on the rows of x; scores against categories."""
+    """k-means with k = number of categories on the rows of x; scores against categories
+    (and the cluster of each row under ``labels``, with ``labels=True``)."""
     x = np.asarray(x, dtype=np.float64)
     categories = np.asarray(categories)
     if x.ndim != 2 or x.shape[0] != categories.shape[0]:
@@ -41,7 +42,10 @@ def kmeans_against_categories(
     if classes.size > x.shape[0]:
         raise ValueError(f"{classes.size} categories but only {x.shape[0]} rows")
     pred = KMeans(n_clusters=classes.size, n_init=n_init, random_state=seed).fit_predict(x)
-    return {"k": int(classes.size), "n": int(x.shape[0]), **cluster_scores(categories, pred)}
+    result = {"k": int(classes.size), "n": int(x.shape[0]), **cluster_scores(categories, pred)}
+    if labels:
+        result["labels"] = pred.astype(np.int64)
+    return result
 
 
 def dec_against_categories(x: np.ndarray, categories: np.ndarray, seed: int, **options) -> dict:
@@ -62,6 +66,7 @@ def dec_against_categories(x: np.ndarray, categories: np.ndarray, seed: int, **o
         "autoencoder_kmeans": cluster_scores(categories, r["autoencoder_labels"]),
         **{key: r[key] for key in ("iterations", "converged", "kl_first", "kl_last")},
         "options": options,
+        "labels": r["labels"],
     }
 
 
@@ -71,16 +76,19 @@ def analyze_file(
     split: str = "test",
     seed: int = 0,
     dec: dict | None = None,
+    labels_path: str | None = None,
 ) -> dict:
     """The clustering stage: video (and caption) embeddings against the video categories
     by k-means; with ``dec`` (its options, or {} for the defaults) also DEC on the videos
-    (``result["dec"]``)."""
+    (``result["dec"]``). ``labels_path``: an .npz of each clustered video's id and its
+    k-means (and DEC) cluster, for the projection grid (empty when skipped)."""
     from vidspace.io import eval_rows, load_embeddings, subset_videos, write_json
     from vidspace.linalg import l2_normalize
 
     arrays = load_embeddings(embeddings_path)
     arrays = subset_videos(arrays, eval_rows(arrays, split))
     result: dict = {"source": str(embeddings_path), "split": split}
+    clusters: dict = {"video_ids": np.array([], dtype=str)}
     cats = arrays.get("categories")
     if cats is None or not np.any(cats != ""):
         result["skipped"] = "the dataset has no categories"
@@ -95,12 +103,16 @@ def analyze_file(
     else:
         labelled = cats != ""
         result["video"] = kmeans_against_categories(
-            l2_normalize(arrays["video_emb"][labelled]), cats[labelled], seed
+            l2_normalize(arrays["video_emb"][labelled]), cats[labelled], seed, labels=True
         )
+        clusters["video_ids"] = arrays["video_ids"][labelled]
+        clusters["kmeans"] = result["video"].pop("labels")
         if dec is not None:
             result["dec"] = dec_against_categories(
                 l2_normalize(arrays["video_emb"][labelled]), cats[labelled], seed, **dec
             )
+            if "labels" in result["dec"]:
+                clusters["dec"] = result["dec"].pop("labels")
             if "skipped" in result["dec"]:
                 logger.warning("%s: DEC skipped: %s", embeddings_path, result["dec"]["skipped"])
         if "text_emb" in arrays:
@@ -112,4 +124,9 @@ def analyze_file(
     if "skipped" in result:
         logger.warning("%s: clustering skipped: %s", embeddings_path, result["skipped"])
     write_json(out_path, result)
+    if labels_path:
+        from vidspace.io import atomic_path
+
+        with atomic_path(labels_path, suffix=".npz") as tmp:
+            np.savez(tmp, **{k: np.asarray(v) for k, v in clusters.items()})
     return result

@@ -94,8 +94,11 @@ def plot_projection_grid(
     split: str = "test",
     seed: int = 0,
     notes_path: str | Path | None = None,
+    clusters: Mapping[str, str | Path] | None = None,
 ) -> dict:
-    """UMAP and t-SNE of each model's video embeddings, coloured by category, one legend.
+    """UMAP and t-SNE of each model's video embeddings, coloured by category, one legend;
+    with ``clusters`` (model -> the clustering stage's labels .npz) a third column shows the
+    same t-SNE coloured by cluster (DEC where it ran, else k-means).
 
     ``embeddings`` maps a model name to its embedding file. Rows: models; columns: methods.
     A projection with too few points is skipped: its panel says why, and so does the
@@ -104,7 +107,10 @@ def plot_projection_grid(
     skipped: dict[str, dict[str, str]] = {}
     scope = f"{split} split"
     models = list(embeddings)
-    fig, axes = plt.subplots(len(models), 2, figsize=(8, 3.6 * len(models)), squeeze=False)
+    columns = 3 if clusters else 2
+    fig, axes = plt.subplots(
+        len(models), columns, figsize=(4 * columns, 3.6 * len(models)), squeeze=False
+    )
     categories: list[str] = []
     cmap = plt.get_cmap("tab20")
     handles = {}
@@ -130,6 +136,8 @@ def plot_projection_grid(
                     f"a projection needs at least {MIN_PROJECTION_POINTS}"
                 )
                 skipped.setdefault(model, {})[method] = reason
+                if method == "tsne" and clusters:
+                    axes[row, 2].set_axis_off()
                 ax.text(
                     0.5,
                     0.5,
@@ -143,6 +151,8 @@ def plot_projection_grid(
                 )
                 continue
             xy = _project(x, method, seed)
+            if method == "tsne" and clusters:
+                _cluster_panel(axes[row, 2], model, xy, arrays["video_ids"], clusters.get(model))
             for c in np.unique(cats):
                 m = cats == c
                 colour = cmap(categories.index(c) % 20)
@@ -166,7 +176,8 @@ def plot_projection_grid(
             markerscale=2,
             bbox_to_anchor=(0.5, -0.01),
         )
-    fig.suptitle(f"{dataset}: video embeddings by category ({scope})")
+    by = "by category" + (" (legend), and on the right by cluster" if clusters else "")
+    fig.suptitle(f"{dataset}: video embeddings {by} ({scope})")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     _save(fig, out_png)
     notes = {"skipped": skipped}
@@ -176,6 +187,35 @@ def plot_projection_grid(
         for method, reason in methods.items():
             logger.warning("%s %s projection skipped: %s", model, method, reason)
     return notes
+
+
+def _cluster_panel(ax, model: str, xy: np.ndarray, video_ids, labels_path) -> None:
+    """The t-SNE points of ``model`` coloured by their cluster (DEC, else k-means), matched
+    to the clustering stage's labels by video id."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    found = {}
+    if labels_path:
+        with np.load(labels_path, allow_pickle=False) as data:
+            found = {k: data[k] for k in data.files}
+    method = "dec" if "dec" in found else "kmeans"
+    if method not in found:
+        ax.set_title(f"{model}: t-SNE by cluster", fontsize=10)
+        ax.text(0.5, 0.5, "not clustered\n(see Skipped)", ha="center", va="center",
+                transform=ax.transAxes, color="0.35", fontsize=9)  # fmt: skip
+        return
+    cluster_of = dict(zip(found["video_ids"].tolist(), found[method].tolist(), strict=True))
+    ids = [str(v) for v in video_ids]
+    known = np.array([v in cluster_of for v in ids])
+    colours = np.array([cluster_of.get(v, -1) for v in ids])
+    cmap = plt.get_cmap("Dark2")  # not the categories' palette: clusters are not categories
+    for c in np.unique(colours[known]):
+        m = known & (colours == c)
+        ax.scatter(xy[m, 0], xy[m, 1], s=10, color=cmap(int(c) % 8), alpha=0.85, linewidths=0)
+    if (~known).any():  # videos without a category are not clustered
+        ax.scatter(xy[~known, 0], xy[~known, 1], s=6, color="0.75", linewidths=0)
+    name = "DEC" if method == "dec" else "k-means"
+    ax.set_title(f"{model}: t-SNE by {name} cluster", fontsize=10)
 
 
 def plot_retrieval(
