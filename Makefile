@@ -21,7 +21,7 @@ demo: venv
 	snakemake --cores $(CORES) --configfile config/demo.yaml
 
 test: venv
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: venv
 	ruff check .

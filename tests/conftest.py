@@ -110,6 +110,20 @@ def snakemake(args: list[str], cwd: Path, check: bool = True):
     return run_tool([sys.executable, "-m", "snakemake", *args], cwd, check)
 
 
+# The longest test files first, and in every file the tests that do not wait for the
+# shared tiny run before those that do: with `-n 2 --dist loadfile --no-loadscope-reorder`
+# (make test) the two workers then start on the long files and neither idles while the
+# other builds the tiny run. Only the order changes, never what runs.
+LONGEST_FIRST = ("test_dvc_team.py", "test_workflow.py", "test_dvc.py", "test_shards.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    files = list(dict.fromkeys(item.path.name for item in items))  # collection order
+    position = {name: (rank.get(name, len(rank)), files.index(name)) for name in files}
+    items.sort(key=lambda item: (position[item.path.name], "tiny_run" in item.fixturenames))
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """The whole workflow on the tiny config, run once per test session: with pytest-xdist

@@ -113,3 +113,31 @@ def test_cost_stage_in_the_workflow(tiny_run):
     assert "## Cost of each variant" in report and "plots/pareto_synthetic.png" in report
     png = tiny_run / "results/plots/pareto_synthetic.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_variant_without_an_index_is_a_skip_not_a_failed_stage(tmp_path):
+    """Sign bits of a 12-dimensional space do not pack into bytes for IndexBinaryFlat: that
+    variant is listed with the reason, the others are timed."""
+    from vidspace.cost import cost_of_variants
+    from vidspace.io import save_embeddings
+    from vidspace.variants import transform
+
+    rng = np.random.default_rng(0)
+    video = rng.normal(size=(30, 12)).astype(np.float32)
+    index = np.repeat(np.arange(30), 2)
+    arrays = {
+        "video_emb": video,
+        "text_emb": video[index] + 0.1 * rng.normal(size=(60, 12)).astype(np.float32),
+        "video_ids": np.array([f"v{i}" for i in range(30)]),
+        "text_ids": np.array([f"t{i}" for i in range(60)]),
+        "text_video_index": index,
+    }
+    save_embeddings(tmp_path / "e.npz", arrays, {"model": "m"})
+    paths = {}
+    for name, spec in {"full": {"kind": "float32"}, "bits": {"kind": "binary"}}.items():
+        transform(tmp_path / "e.npz", tmp_path / f"{name}.npz", name, spec)
+        paths[name] = str(tmp_path / f"{name}.npz")
+    r = cost_of_variants(paths, str(tmp_path / "cost.json"), "all", k=5, min_seconds=0.01)
+    assert "multiple of 8" in r["variants"]["bits"]["skipped"]
+    assert r["variants"]["full"]["speedup_vs_float32"] == 1.0
+    assert r["variants"]["full"]["gallery"] == 30

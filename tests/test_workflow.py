@@ -299,8 +299,8 @@ def test_small_user_csv_runs_to_a_report_that_says_what_was_skipped(tmp_path, n_
 
 def test_the_tiny_workflow_gives_the_same_numbers_twice(tiny_run, tmp_path):
     """A second run from scratch (new clips, frames, embeddings) writes byte-identical
-    metrics, spectra, clustering and comparison files."""
-    folders = ("metrics", "spectra", "clustering", "comparisons")
+    metrics, spectra, clustering, comparison and temporal files."""
+    folders = ("metrics", "spectra", "clustering", "comparisons", "temporal")
     first = {
         p.relative_to(tiny_run): p.read_bytes()
         for folder in folders

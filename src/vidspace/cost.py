@@ -178,10 +178,18 @@ def cost_of_variants(
             continue
         sub = subset_videos(arrays, eval_rows(arrays, split))
         video, text = l2_normalize(sub["video_emb"]), l2_normalize(sub["text_emb"])
+        if not len(text) or not len(video):
+            entry["skipped"] = "no captions or videos in the evaluated split"
+            continue
         floats = None
         if meta.get("rescore"):
             floats = (l2_normalize(sub["rescore_video_emb"]), l2_normalize(sub["rescore_text_emb"]))
-        search, index_name, code = build_search(meta, video, text, floats)
+        try:
+            search, index_name, code = build_search(meta, video, text, floats)
+        except (ValueError, RuntimeError) as exc:  # e.g. sign bits not a multiple of 8
+            entry["skipped"] = f"no index: {str(exc).splitlines()[0]}"
+            logger.warning("%s: %s", name, entry["skipped"])
+            continue
         entry.update(
             index=index_name,
             code_bytes=code,
@@ -192,7 +200,8 @@ def cost_of_variants(
         if meta.get("rescore"):
             entry["rescore"] = int(meta["rescore"])
     timed = {n: e for n, e in result["variants"].items() if "batch" in e}
-    reference = timed.get("float32")
+    # the speed of reference: the full-precision float vectors
+    reference = next((e for e in timed.values() if e["kind"] == "float32"), None)
     if reference:
         for e in timed.values():
             e["speedup_vs_float32"] = round(

@@ -7,9 +7,9 @@ qb_norm, with ``temperature``), which the retrieval stage applies, or multi-grai
 (``scoring: multi_grained`` with ``beta``, ``aggregation``): then the variant keeps the
 per-frame rows, transformed as the videos are.
 
-Everything fitted (quantizer scales, FAISS codecs, PCA, whitening) learns from the train
-split when it is disjoint from the evaluated split and large enough, and otherwise from
-the evaluated videos themselves; the sidecar's ``fits`` says which (``train`` or
+Everything fitted (quantizer scales, FAISS codecs, PCA, neural MDS, whitening) learns from
+the train split when it is disjoint from the evaluated split and large enough, and
+otherwise from the evaluated videos themselves; the sidecar's ``fits`` says which (``train`` or
 ``evaluated (transductive)``) for each fitted part.
 """
 
