@@ -36,20 +36,9 @@ def test_team_embeds_once_and_a_teammate_reuses_everything(tmp_path, tiny_run):
     """A runs the workflow and records it in DVC, pushes to a folder remote; B clones and
     pulls: neither tool wants to run anything. B then changes one variant parameter: both
     rerun only that variant's chain and what reads it."""
-    a, b, remote = tmp_path / "a", tmp_path / "b", tmp_path / "remote"
-    shutil.copytree(tiny_run, a, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
-    (a / "src").symlink_to(REPO / "src")
-    shutil.copy2(REPO / ".gitignore", a / ".gitignore")
-    _git(["init", "-q"], a)
-    run_tool([sys.executable, "-m", "dvc", "init", "-q"], a)
-    run_tool([sys.executable, "-m", "dvc", "remote", "add", "-d", "team", str(remote)], a)
-    # A: the documented recording step, then commit and push
-    _make("record", a)
-    _git(["add", "-A"], a)
-    _git(["commit", "-qm", "results of the tiny run"], a)
-    run_tool([sys.executable, "-m", "dvc", "push", "-q"], a)
+    # A: the documented recording step, then commit and push; B clones
+    a, b, _ = _recorded_clone(tmp_path, tiny_run, push=True)
     # B: a clone has no results at all until it pulls
-    _git(["clone", "-q", str(a), str(b)], tmp_path)
     assert not (b / "results/report.md").exists()
     _make("pull", b)
     for rel in (

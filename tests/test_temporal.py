@@ -30,14 +30,19 @@ def _frame_arrays(n=40, t=5, d=12, per_video=2, seed=0, splits=("train", "test")
     index = np.repeat(np.arange(n), per_video)
     which = rng.integers(0, t, index.size)
     text = frames[index, which] + 0.6 * rng.normal(size=(index.size, d))
+    return _embedding_arrays(frames, text, index, [splits[i % len(splits)] for i in range(n)])
+
+
+def _embedding_arrays(frames, text, index, split) -> dict:
+    """An embedding file's arrays: videos are the mean of their (N, T, D) frames."""
     return {
         "video_emb": frames.mean(1).astype(np.float32),
         "frame_emb": frames.astype(np.float16),
         "text_emb": text.astype(np.float32),
-        "video_ids": np.array([f"v{i}" for i in range(n)]),
+        "video_ids": np.array([f"v{i}" for i in range(len(frames))]),
         "text_ids": np.array([f"t{i}" for i in range(index.size)]),
         "text_video_index": index,
-        "split": np.array([splits[i % len(splits)] for i in range(n)]),
+        "split": np.asarray(split),
     }
 
 
@@ -157,15 +162,7 @@ def test_beta_is_chosen_on_train_and_applied_to_test():
     whole = frames[index].mean(1)
     text = np.where((split[index] == "train")[:, None], one_frame, whole)
     text = text + 0.35 * rng.normal(size=text.shape)
-    arrays = {
-        "video_emb": frames.mean(1).astype(np.float32),
-        "frame_emb": frames.astype(np.float16),
-        "text_emb": text.astype(np.float32),
-        "video_ids": np.array([f"v{i}" for i in range(n)]),
-        "text_ids": np.array([f"t{i}" for i in range(index.size)]),
-        "text_video_index": index,
-        "split": split,
-    }
+    arrays = _embedding_arrays(frames, text, index, split)
     r = temporal_analysis(arrays, "test", [0.5, 1, 2, 4, 8], bootstrap=200)
     assert r["chosen_on"] == "train"
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans
 
+from vidspace.errors import TooFewRows
 from vidspace.linalg import deterministic_torch
 
 HIDDEN = (256, 128)
@@ -67,27 +68,22 @@ def dec_clusters(
     n, d = x.shape
     reason = too_few_rows(n, k)
     if reason:
-        raise ValueError(reason)
+        raise TooFewRows(reason)
     with deterministic_torch() as torch:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         nn = torch.nn
-        sizes = (d, *HIDDEN, latent_dim)
-        encoder = nn.Sequential(
-            *[
-                layer
+
+        def mlp(sizes):  # Linear layers with ReLU between them, none after the last
+            layers = [
+                m
                 for a, b in zip(sizes[:-1], sizes[1:], strict=True)
-                for layer in (nn.Linear(a, b), nn.ReLU())
-            ][:-1]
-        )
-        back = sizes[::-1]
-        decoder = nn.Sequential(
-            *[
-                layer
-                for a, b in zip(back[:-1], back[1:], strict=True)
-                for layer in (nn.Linear(a, b), nn.ReLU())
-            ][:-1]
-        )
+                for m in (nn.Linear(a, b), nn.ReLU())
+            ]
+            return nn.Sequential(*layers[:-1])
+
+        sizes = (d, *HIDDEN, latent_dim)
+        encoder, decoder = mlp(sizes), mlp(sizes[::-1])
         data = torch.from_numpy(x)
 
         def batches():

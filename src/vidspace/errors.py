@@ -7,3 +7,8 @@ bug and keeps its traceback (see :func:`vidspace.cli.run`).
 
 class UserError(Exception):
     """Bad input, configuration or environment (an unreachable host, a missing file)."""
+
+
+class TooFewRows(ValueError):
+    """Too few rows for a fit (neural MDS, DEC): the stage reports a skip with this reason
+    instead of failing the run."""

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from vidspace.errors import TooFewRows
 from vidspace.linalg import deterministic_torch
 
 LOSSES = ("isometric", "isotonic")
@@ -71,7 +72,7 @@ def fit_neural_mds(
     if dim >= d:
         raise ValueError(f"neural_mds: dim={dim} must be below the embedding dimension {d}")
     if n < max(MIN_FIT_ROWS, dim + 1):
-        raise ValueError(
+        raise TooFewRows(
             f"neural_mds: {n} rows to fit on, fewer than {max(MIN_FIT_ROWS, dim + 1)} "
             f"(at least {MIN_FIT_ROWS} and more than dim={dim})"
         )

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidspace.errors import TooFewRows
 from vidspace.io import eval_rows, load_embeddings, load_sidecar, save_embeddings
 from vidspace.linalg import l2_normalize, pool_frames
 
@@ -246,9 +247,7 @@ def apply_variant(
             options = {k: spec[k] for k in ("loss", "epochs", "seed", "hidden") if k in spec}
             try:
                 fn, facts = fit_neural_mds(fit_set, dim, **options)
-            except ValueError as exc:
-                if "rows to fit on" not in str(exc):
-                    raise
+            except TooFewRows as exc:
                 raise VariantSkipped(str(exc)) from None
             meta["neural_mds"] = {"loss": spec.get("loss", "isometric"), **facts}
         elif kind == "random_projection":
