@@ -100,42 +100,68 @@ def render_clip(
     return frames
 
 
-# BT.601 limited range ("TV" levels), what H.264 decoders assume for untagged SD video
-_RGB_TO_YUV = (
-    np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]])
-    / 255.0
-)
-_YUV_OFFSET = np.array([16.0, 128.0, 128.0])
+# BT.601 limited range ("TV" levels), what H.264 decoders assume for untagged SD video, in
+# the classic 8-bit fixed-point form: coefficients scaled by 256, a rounding offset, >> 8.
+_LUMA = (66, 129, 25)
+_CHROMA_U = (-38, -74, 112)
+_CHROMA_V = (112, -94, -18)
+
+
+def _weighted(r: np.ndarray, g: np.ndarray, b: np.ndarray, coefficients) -> np.ndarray:
+    cr, cg, cb = coefficients
+    return cr * r + cg * g + cb * b
 
 
 def rgb_to_yuv420p(frame: np.ndarray) -> np.ndarray:
     """One RGB frame (H, W, 3) uint8 as the planar yuv420p layout (H * 3 / 2, W) uint8.
 
-    Chroma is the mean of each 2x2 block. Done in NumPy so the encoder's input is fully
-    determined by the pixels: the implicit conversion inside the encoding call gave
-    different bytes from run to run on a loaded machine.
+    Integer arithmetic only, every step elementwise, so the result cannot depend on
+    summation order, SIMD width or BLAS threads::
+
+        Y = ((66 R + 129 G + 25 B + 128) >> 8) + 16
+        U = ((sum over the 2x2 block of (-38 R - 74 G + 112 B)) + 512) >> 10) + 128
+        V = ((sum over the 2x2 block of (112 R - 94 G - 18 B)) + 512) >> 10) + 128
+
+    i.e. chroma is the rounded integer mean of each 2x2 block. Y lies in [16, 235] and
+    U, V in [16, 240] for every input, so nothing needs clipping.
     """
     h, w, _ = frame.shape
     if h % 2 or w % 2:
         raise ValueError(f"yuv420p needs an even width and height, got {w}x{h}")
-    yuv = frame.astype(np.float64) @ _RGB_TO_YUV.T + _YUV_OFFSET
-    chroma = yuv[..., 1:].reshape(h // 2, 2, w // 2, 2, 2).mean(axis=(1, 3))
-    planes = [yuv[..., 0].reshape(-1), chroma[..., 0].reshape(-1), chroma[..., 1].reshape(-1)]
-    out = np.clip(np.rint(np.concatenate(planes)), 0, 255).astype(np.uint8)
-    return out.reshape(h * 3 // 2, w)
+    r, g, b = (frame[..., c].astype(np.int32) for c in range(3))
+    luma = ((_weighted(r, g, b, _LUMA) + 128) >> 8) + 16
+
+    def chroma(coefficients) -> np.ndarray:
+        per_pixel = _weighted(r, g, b, coefficients)
+        block = (per_pixel[0::2, 0::2] + per_pixel[0::2, 1::2] + per_pixel[1::2, 0::2]) + per_pixel[
+            1::2, 1::2
+        ]
+        return ((block + 512) >> 10) + 128
+
+    planes = [luma.reshape(-1), chroma(_CHROMA_U).reshape(-1), chroma(_CHROMA_V).reshape(-1)]
+    return np.concatenate(planes).astype(np.uint8).reshape(h * 3 // 2, w)
+
+
+# x264's hand-written assembly (its AVX-512 kernels on CPUs that have them, and some AVX2
+# ones) reads memory that nothing has written: with the same frames, the bytes then
+# depend on what the heap held before (glibc's MALLOC_PERTURB_ changes them at will), and
+# so on the process's history (BLAS threads, temporaries, a print). The portable C path
+# reads none, and gives the same bytes on every CPU; for clips this small it costs little.
+X264_OPTIONS = {"crf": "20", "preset": "veryfast", "threads": "1", "x264-params": "asm=0"}
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int, gop: int | None = None) -> None:
     """Encode frames (T, H, W, 3) uint8 as H.264 yuv420p mp4 (keyframe every ``gop``).
 
-    Byte-identical output for the same frames: the colour conversion is ours
-    (:func:`rgb_to_yuv420p`) and x264 runs on one thread.
+    Byte-identical output for the same frames, on any machine and whatever ran before in
+    the process: the colour conversion is ours (:func:`rgb_to_yuv420p`, integer only)
+    and x264 runs its C code (:data:`X264_OPTIONS`) on one thread.
     """
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast", "threads": "1"}
+        stream.options = dict(X264_OPTIONS)
         if gop:
             stream.options |= {"g": str(gop), "keyint_min": str(gop)}
         for frame in frames:
