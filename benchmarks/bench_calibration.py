@@ -15,8 +15,8 @@ import argparse
 import numpy as np
 from _common import table
 
-from vidspace.io import eval_rows, load_embeddings, subset_videos
-from vidspace.linalg import l2_normalize
+from vidspace.core.io import eval_rows, load_embeddings, subset_videos
+from vidspace.core.linalg import l2_normalize
 from vidspace.metrics import retrieval_metrics
 from vidspace.variants import apply_variant, calibrate_scale, fit_rows, quantize_symmetric
 

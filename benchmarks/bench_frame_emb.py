@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from _common import best_of, table
 
-from vidspace.io import load_embeddings, save_embeddings
-from vidspace.linalg import l2_normalize, pool_frames
+from vidspace.core.io import load_embeddings, save_embeddings
+from vidspace.core.linalg import l2_normalize, pool_frames
 
 
 def main() -> None:

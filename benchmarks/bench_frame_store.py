@@ -30,7 +30,7 @@ from _common import square_crop, table
 from vidspace.datasets.synthetic import write_mp4
 from vidspace.frames import DEFAULT_MAX_SIDE, TimedFrames, load_frames, sample_frames
 from vidspace.models import load
-from vidspace.models.checkpoints import build_checkpoint
+from vidspace.testing.checkpoints import build_checkpoint
 
 SIZES = {"msrvtt 320x240": (240, 320), "360p 640x360": (360, 640), "480p 854x480": (480, 854)}
 SIZES |= {"720p 1280x720": (720, 1280), "1080p 1920x1080": (1080, 1920)}

@@ -47,7 +47,7 @@ def main() -> None:
     p.add_argument("--cores", type=int, default=8)
     a = p.parse_args()
     sys.path.insert(0, str(REPO / "src"))
-    from vidspace.dvc import snakemake_jobs
+    from vidspace.workflow.dvc import snakemake_jobs
 
     jobs = snakemake_jobs(a.configfile, REPO)
     counts = Counter(job["rule"] for job in jobs)

@@ -10,7 +10,7 @@ import argparse
 import numpy as np
 from _common import best_of, table
 
-from vidspace.spectra import spectrum_stats
+from vidspace.analyses.spectra import spectrum_stats
 
 
 def main() -> None:

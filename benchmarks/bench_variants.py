@@ -1,5 +1,5 @@
 """Search cost of each variant's code at a gallery size the demo does not reach: the same
-indexes the cost stage builds (vidspace.cost.build_search), on unit vectors with queries
+indexes the cost stage builds (vidspace.analyses.cost.build_search), on unit vectors with queries
 near their video, FAISS on one thread.
 
     python benchmarks/bench_variants.py [--gallery 100000] [--queries 1000] [--dim 512]
@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 from _common import paired_embeddings, table
 
-from vidspace.cost import build_search, time_search
+from vidspace.analyses.cost import build_search, time_search
 
 VARIANTS = {
     "float32": {"kind": "float32"},

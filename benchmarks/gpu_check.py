@@ -137,7 +137,7 @@ def preprocessing(report: dict) -> None:
 
     from vidspace.frames import TimedFrames
     from vidspace.models import load
-    from vidspace.models.checkpoints import build_checkpoint
+    from vidspace.testing.checkpoints import build_checkpoint
 
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, (4, 4, 40, 48, 3), dtype=np.uint8)

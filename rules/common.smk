@@ -3,7 +3,7 @@ import shlex
 
 from snakemake.exceptions import WorkflowError
 
-from vidspace.config import ConfigError, reference_variant, validate_config
+from vidspace.core.config import ConfigError, reference_variant, validate_config
 from vidspace.models import instructions
 
 try:
@@ -21,7 +21,7 @@ REFERENCE_VARIANT = reference_variant(config)
 
 
 # The config keys each rule's command reads (wildcards filled in), the one list DVC's
-# `params:` is generated from (vidspace.dvc): a stage reruns when one of them changes, and
+# `params:` is generated from (vidspace.workflow.dvc): a stage reruns when one of them changes, and
 # `dvc params diff` / `dvc exp run -S` see them. tests/test_dvc.py changes each config key
 # and checks that every command it changes belongs to a rule that declares it.
 CONFIG_KEYS = {

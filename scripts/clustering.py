@@ -2,8 +2,8 @@
 
 import argparse
 
-from vidspace.cli import json_arg, run
-from vidspace.clustering import analyze_file
+from vidspace.analyses.clustering import analyze_file
+from vidspace.core.cli import json_arg, run
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 import argparse
 
-from vidspace.cli import pairs_arg, run
+from vidspace.core.cli import pairs_arg, run
 from vidspace.metrics import compare_models
 
 

@@ -3,8 +3,8 @@ of one (dataset, model), ranking the evaluated gallery through a FAISS index of 
 
 import argparse
 
-from vidspace.cli import pairs_arg, run
-from vidspace.cost import cost_of_variants
+from vidspace.analyses.cost import cost_of_variants
+from vidspace.core.cli import pairs_arg, run
 
 
 def main() -> None:

@@ -3,8 +3,8 @@ one embedding file, and the minimal D' within epsilon of the full dimension."""
 
 import argparse
 
-from vidspace.cli import run
-from vidspace.dimensions import dimensions_file
+from vidspace.analyses.dimensions import dimensions_file
+from vidspace.core.cli import run
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 import argparse
 
-from vidspace.cli import json_arg, run
+from vidspace.core.cli import json_arg, run
 from vidspace.datasets import download
 
 

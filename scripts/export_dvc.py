@@ -2,8 +2,8 @@
 
 import argparse
 
-from vidspace.cli import run
-from vidspace.dvc import export
+from vidspace.core.cli import run
+from vidspace.workflow.dvc import export
 
 
 def main() -> None:

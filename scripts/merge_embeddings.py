@@ -3,7 +3,7 @@
 
 import argparse
 
-from vidspace.cli import json_arg, run
+from vidspace.core.cli import json_arg, run
 from vidspace.models.stage import merge_shards
 
 

@@ -3,7 +3,7 @@ frames.npz and failures table, byte-identical to an unsharded sampling's."""
 
 import argparse
 
-from vidspace.cli import json_arg, run
+from vidspace.core.cli import json_arg, run
 from vidspace.frames import merge_frame_parts
 
 

@@ -2,8 +2,8 @@
 
 import argparse
 
-from vidspace import plots
-from vidspace.cli import pairs_arg, run
+from vidspace.core.cli import pairs_arg, run
+from vidspace.report import figures as plots
 
 
 def main() -> None:

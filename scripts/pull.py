@@ -3,8 +3,8 @@ them up to date for Snakemake (`make pull`). Stops, marking nothing, at the firs
 
 import argparse
 
-from vidspace.cli import run
-from vidspace.dvc import pull
+from vidspace.core.cli import run
+from vidspace.workflow.dvc import pull
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 import argparse
 
-from vidspace.cli import run
+from vidspace.core.cli import run
 from vidspace.metrics import evaluate_file
 
 

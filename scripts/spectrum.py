@@ -2,8 +2,8 @@
 
 import argparse
 
-from vidspace.cli import run
-from vidspace.spectra import analyze_file
+from vidspace.analyses.spectra import analyze_file
+from vidspace.core.cli import run
 
 
 def main() -> None:

@@ -4,8 +4,8 @@ embeddings."""
 
 import argparse
 
-from vidspace.cli import run
-from vidspace.temporal import temporal_file
+from vidspace.analyses.temporal import temporal_file
+from vidspace.core.cli import run
 
 
 def main() -> None:

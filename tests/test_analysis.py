@@ -10,9 +10,9 @@ import pytest
 import yaml
 from conftest import REPO, tool_env
 
-from vidspace.clustering import kmeans_against_categories
-from vidspace.config import ConfigError, load_config, validate_config
-from vidspace.io import atomic_path, save_embeddings, subset_videos, validate_embeddings
+from vidspace.analyses.clustering import kmeans_against_categories
+from vidspace.core.config import ConfigError, load_config, validate_config
+from vidspace.core.io import atomic_path, save_embeddings, subset_videos, validate_embeddings
 from vidspace.variants import TRANSDUCTIVE, apply_variant
 
 
@@ -280,7 +280,7 @@ def test_missing_variant_sidecar_is_named_not_guessed(tmp_path):
     [("ValueError('bad k')", True), ("KeyError('k')", False), ("RuntimeError('x')", False)],
 )
 def test_user_errors_end_in_one_line_and_bugs_keep_their_traceback(error, user):
-    code = f"from vidspace.cli import run\ndef main():\n    raise {error}\nrun(main)\n"
+    code = f"from vidspace.core.cli import run\ndef main():\n    raise {error}\nrun(main)\n"
     proc = subprocess.run(
         [sys.executable, "-c", code], env=tool_env(), capture_output=True, text=True
     )
@@ -395,7 +395,7 @@ def test_querybank_scoring_needs_a_train_split(tmp_path):
 
 
 def test_report_table_keeps_odd_reasons_in_one_row():
-    from vidspace.markdown import table as markdown_table
+    from vidspace.report.markdown import table as markdown_table
 
     table = markdown_table(["id", "reason"], [["v1", "HTTP 500 | retry\nthen gave up"]])
     assert table.splitlines()[-1] == "| v1 | HTTP 500 \\| retry then gave up |"
@@ -405,7 +405,7 @@ def test_config_validation_imports_no_deep_learning_framework():
     """It runs on every `snakemake -n`: torch alone takes seconds to import under load."""
     code = (
         "import sys\n"
-        "from vidspace.config import load_config\n"
+        "from vidspace.core.config import load_config\n"
         "load_config('config.yaml')\n"
         "load_config('config/demo.yaml')\n"
         "print(sorted(m for m in ('torch', 'transformers', 'av', 'yt_dlp') if m in sys.modules))\n"

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from vidspace.cost import build_search, pareto_front
+from vidspace.analyses.cost import build_search, pareto_front
 
 
 def _sweep_front(points):
@@ -118,8 +118,8 @@ def test_cost_stage_in_the_workflow(tiny_run):
 def test_a_variant_without_an_index_is_a_skip_not_a_failed_stage(tmp_path):
     """Sign bits of a 12-dimensional space do not pack into bytes for IndexBinaryFlat: that
     variant is listed with the reason, the others are timed."""
-    from vidspace.cost import cost_of_variants
-    from vidspace.io import save_embeddings
+    from vidspace.analyses.cost import cost_of_variants
+    from vidspace.core.io import save_embeddings
     from vidspace.variants import transform
 
     rng = np.random.default_rng(0)

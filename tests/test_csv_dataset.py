@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vidspace.core.io import read_failures
 from vidspace.datasets import download
 from vidspace.datasets.synthetic import write_mp4
-from vidspace.io import read_failures
 
 
 class QuietHandler(SimpleHTTPRequestHandler):

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vidspace.core.io import read_failures
 from vidspace.datasets import check_video_id, download, get_adapter, validate_tables
 from vidspace.datasets.synthetic import write_mp4
 from vidspace.frames import (
@@ -16,7 +17,6 @@ from vidspace.frames import (
     sample_frames,
     uniform_indices,
 )
-from vidspace.io import read_failures
 
 
 def _download(tmp_path, **options):
@@ -82,7 +82,7 @@ def test_bad_tables(edit, match):
 
 
 def test_unknown_adapter_and_every_schema_adapter_exists():
-    from vidspace.config import load_schema
+    from vidspace.core.config import load_schema
     from vidspace.datasets import ADAPTERS
 
     with pytest.raises(ValueError, match="unknown dataset adapter 'nope'"):

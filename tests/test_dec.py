@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from vidspace.clustering import analyze_file, cluster_scores
-from vidspace.dec import dec_clusters, soft_assignment, target_distribution
-from vidspace.io import save_embeddings
+from vidspace.analyses.clustering import analyze_file, cluster_scores
+from vidspace.analyses.dec import dec_clusters, soft_assignment, target_distribution
+from vidspace.core.io import save_embeddings
 
 FAST = {"pretrain_iterations": 150, "max_iterations": 300, "update_interval": 50}
 

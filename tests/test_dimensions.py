@@ -10,9 +10,9 @@ import pytest
 import yaml
 from conftest import REPO
 
-from vidspace.config import ConfigError, validate_config
-from vidspace.dimensions import dimension_curve, minimal_dim
-from vidspace.io import eval_rows, load_embeddings, subset_videos
+from vidspace.analyses.dimensions import dimension_curve, minimal_dim
+from vidspace.core.config import ConfigError, validate_config
+from vidspace.core.io import eval_rows, load_embeddings, subset_videos
 
 
 def _points(*pairs):

@@ -112,7 +112,7 @@ def test_every_config_key_a_command_reads_is_a_declared_param(tmp_path):
     """The oracle is Snakemake: change one config value, rebuild the DAG, and every job
     whose command changed (same inputs and outputs) must declare a key covering it in
     CONFIG_KEYS, or DVC would not rerun it."""
-    from vidspace.dvc import snakemake_jobs, stage_name
+    from vidspace.workflow.dvc import snakemake_jobs, stage_name
 
     workdir = make_workdir(tmp_path)
     base = {stage_name(j): j for j in snakemake_jobs("tiny.yaml", workdir)}
@@ -143,7 +143,7 @@ def _stages_run(output: str) -> set[str]:
 def test_each_stage_depends_on_the_code_it_can_run():
     """Static import closure per script: a superset of what Python really imports when the
     script starts (the oracle), and no more than its own part of the package."""
-    from vidspace.dvc import code_deps
+    from vidspace.workflow.dvc import code_deps
 
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     for script in sorted(REPO.glob("scripts/*.py")):

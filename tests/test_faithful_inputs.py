@@ -18,11 +18,11 @@ import torch
 from references import official_qwen
 from test_data import _set_display_matrix
 
+from vidspace.core.io import load_embeddings
 from vidspace.datasets.synthetic import write_mp4
 from vidspace.frames import load_frames, sample_frames
-from vidspace.io import load_embeddings
-from vidspace.models.checkpoints import build_checkpoint
 from vidspace.models.stage import embed_dataset
+from vidspace.testing.checkpoints import build_checkpoint
 
 T = 4
 # (height, width) as stored in the file; "rot" also carries a 90 degree display matrix

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from vidspace.findings import findings
+from vidspace.report.findings import findings
 
 
 def _metrics(t2v, v2t, nbytes, n_videos=100, ci=None):

@@ -9,11 +9,11 @@ import pytest
 import torch
 from references import official_qwen
 
+from vidspace.core.io import load_embeddings, load_sidecar
 from vidspace.frames import save_frames
-from vidspace.io import load_embeddings, load_sidecar
 from vidspace.models import load
-from vidspace.models.checkpoints import build_checkpoint
 from vidspace.models.stage import ShardStore, embed_dataset, encode_all
+from vidspace.testing.checkpoints import build_checkpoint
 
 FRAMES = np.random.default_rng(0).integers(0, 255, (5, 4, 40, 48, 3), dtype=np.uint8)
 TEXTS = ["a red circle moves", "a blue square grows larger against white and then some more"]

@@ -324,7 +324,7 @@ def test_rescoring_stage_equals_a_brute_force_two_stage_search(tmp_path, top):
     """Through the files and functions the workflow runs: transform (binary, rescore R)
     writes the variant, the retrieval stage ranks it; the oracle searches one query at a
     time on the same float rows."""
-    from vidspace.io import load_embeddings, read_json, save_embeddings
+    from vidspace.core.io import load_embeddings, read_json, save_embeddings
     from vidspace.metrics import evaluate_file
     from vidspace.variants import transform
 
@@ -371,7 +371,7 @@ def test_rescoring_stage_equals_a_brute_force_two_stage_search(tmp_path, top):
 def test_binary_codes_are_ranked_without_rounding(tmp_path):
     """Sign codes are compared as agreement counts: equal Hamming distances tie exactly
     (L2-normalised codes in float32 would break such ties by rounding)."""
-    from vidspace.io import save_embeddings
+    from vidspace.core.io import save_embeddings
     from vidspace.metrics import evaluate_file
     from vidspace.variants import transform
 
@@ -437,7 +437,7 @@ def _textbook_video_bootstrap(hits, caption_video, n_boot, seed):
 
 def _stage_file(tmp_path, n_videos, per_video, seed=0):
     """Embeddings whose captions of one video are strongly correlated (near copies)."""
-    from vidspace.io import save_embeddings
+    from vidspace.core.io import save_embeddings
 
     rng = np.random.default_rng(seed)
     video = rng.normal(size=(n_videos, 16)).astype(np.float32)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vidspace.core.io import load_embeddings, load_sidecar, read_json
 from vidspace.frames import save_frames
-from vidspace.io import load_embeddings, load_sidecar, read_json
 from vidspace.models import load
 from vidspace.models.aligned import fit_cca
 from vidspace.models.baselines import DescriptorEncoder, RandomEncoder

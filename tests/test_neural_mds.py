@@ -10,10 +10,10 @@ from scipy.spatial.distance import pdist
 from scipy.stats import spearmanr
 from sklearn.decomposition import PCA
 
-from vidspace.io import load_sidecar, save_embeddings
+from vidspace.core.io import load_sidecar, save_embeddings
 from vidspace.metrics import evaluate_file
-from vidspace.neural_mds import fit_neural_mds
 from vidspace.variants import apply_variant, transform
+from vidspace.variants.neural_mds import fit_neural_mds
 
 
 def _curved(n=300, d=16, seed=0):

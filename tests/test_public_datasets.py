@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from test_youtube import FakeYDL
 
-import vidspace.youtube
+import vidspace.datasets.youtube
+from vidspace.core.io import read_failures
 from vidspace.datasets import download
 from vidspace.datasets.synthetic import write_mp4
-from vidspace.io import read_failures
 
 
 class Quiet(SimpleHTTPRequestHandler):
@@ -95,7 +95,7 @@ def test_msrvtt_from_an_archive_over_http(tmp_path):
 
 
 def test_vatex_and_youcook2_through_youtube(tmp_path, monkeypatch):
-    monkeypatch.setattr(vidspace.youtube, "_default_factory", lambda: FakeYDL)
+    monkeypatch.setattr(vidspace.datasets.youtube, "_default_factory", lambda: FakeYDL)
     FakeYDL.errors = {"BBBBBBBBBBB": "Private video. Sign in if you've been granted access"}
     (tmp_path / "vatex.json").write_text(
         json.dumps(
@@ -244,7 +244,7 @@ def test_msrvtt_train_split_with_all_captions_and_vatex_id_list(tmp_path, monkey
                 "videos": {"path": str(videos)},
             },
         )
-    monkeypatch.setattr(vidspace.youtube, "_default_factory", lambda: FakeYDL)
+    monkeypatch.setattr(vidspace.datasets.youtube, "_default_factory", lambda: FakeYDL)
     FakeYDL.errors = {}
     (tmp_path / "vatex.json").write_text(
         json.dumps(
@@ -325,7 +325,7 @@ def test_msrvtt_standard_protocol_from_a_local_archive(tmp_path):
 
 
 def test_youcook2_recipe_names_from_label_foodtype(tmp_path, monkeypatch):
-    monkeypatch.setattr(vidspace.youtube, "_default_factory", lambda: FakeYDL)
+    monkeypatch.setattr(vidspace.datasets.youtube, "_default_factory", lambda: FakeYDL)
     FakeYDL.errors = {}
     (tmp_path / "yc2.json").write_text(
         json.dumps(

@@ -14,8 +14,8 @@ import yaml
 from conftest import TINY_CONFIG, make_workdir, snakemake
 
 from vidspace.frames import save_frames
-from vidspace.models.checkpoints import build_checkpoint
 from vidspace.models.stage import embed_dataset, merge_shards, shard_range
+from vidspace.testing.checkpoints import build_checkpoint
 
 
 def _md5(path) -> str:

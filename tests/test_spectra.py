@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vidspace.spectra import (
+from vidspace.analyses.spectra import (
     alignment,
     dims_for_variance,
     effective_rank,

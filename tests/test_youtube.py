@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from yt_dlp.utils import DownloadError
 
-from vidspace.youtube import Clip, classify, download_clips, ydl_options
+from vidspace.datasets.youtube import Clip, classify, download_clips, ydl_options
 
 
 class FakeYDL:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from vidspace.core.io import write_failures, write_table
 from vidspace.datasets.tables import (
     CAPTION_COLUMNS,
     MANIFEST_COLUMNS,
@@ -19,7 +20,6 @@ from vidspace.datasets.tables import (
     check_video_id,
     validate_tables,
 )
-from vidspace.io import write_failures, write_table
 
 logger = logging.getLogger(__name__)
 

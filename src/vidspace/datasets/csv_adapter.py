@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vidspace.datasets.download import Item, fetch_many
 from vidspace.datasets.tables import DownloadResult, check_video_id
-from vidspace.download import Item, fetch_many
 
 logger = logging.getLogger(__name__)
 

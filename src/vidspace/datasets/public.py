@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from vidspace.datasets.download import fetch, safe_extract
 from vidspace.datasets.tables import DownloadResult
-from vidspace.download import fetch, safe_extract
-from vidspace.youtube import Clip, download_clips
+from vidspace.datasets.youtube import Clip, download_clips
 
 logger = logging.getLogger(__name__)
 

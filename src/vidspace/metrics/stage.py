@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vidspace.linalg import l2_normalize
+from vidspace.core.linalg import l2_normalize
 from vidspace.metrics.pools import pool_metrics
 from vidspace.metrics.ranking import (
     _check_ks,
@@ -45,7 +45,7 @@ def evaluate_file(
     fitted on what goes to ``fits``. Ranking runs on CUDA through torch when ``device``
     allows it. Per-query ranks go to ``ranks_path``.
     """
-    from vidspace.io import (
+    from vidspace.core.io import (
         atomic_path,
         eval_rows,
         load_embeddings,
@@ -231,7 +231,7 @@ def compare_models(
     """
     from itertools import combinations
 
-    from vidspace.io import write_json
+    from vidspace.core.io import write_json
 
     loaded = {}
     for model, path in ranks.items():

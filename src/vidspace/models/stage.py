@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from vidspace.core.io import atomic_path, save_embeddings, write_json
+from vidspace.core.linalg import pool_frames
 from vidspace.frames import TimedFrames, load_frame_times, load_frames
-from vidspace.io import atomic_path, save_embeddings, write_json
-from vidspace.linalg import pool_frames
 from vidspace.models import Encoder, load
 from vidspace.models.aligned import Alignment
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidspace.linalg import l2_normalize
+from vidspace.core.linalg import l2_normalize
 
 VARIANCE_LEVELS = (0.90, 0.95, 0.99)
 
@@ -179,7 +179,7 @@ def uniformity(x: np.ndarray, t: float = 2.0, max_rows: int = 5000, seed: int = 
 
 def analyze_file(embeddings_path: str, out_path: str, split: str = "test") -> dict:
     """The spectrum stage: statistics of both modalities of one embedding file."""
-    from vidspace.io import eval_rows, load_embeddings, subset_videos, write_json
+    from vidspace.core.io import eval_rows, load_embeddings, subset_videos, write_json
 
     arrays = load_embeddings(embeddings_path)
     arrays = subset_videos(arrays, eval_rows(arrays, split))

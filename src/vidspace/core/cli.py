@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from vidspace.errors import UserError
+from vidspace.core.errors import UserError
 
 # what a user can cause and mend: a bad value, a missing file, an unreachable source.
 # Anything else (KeyError, RuntimeError, TypeError, ...) is a bug: it keeps its traceback.

@@ -1,7 +1,7 @@
 """Errors that describe a problem with the user's input, not with vidspace.
 
 The scripts end such errors with one line naming the problem; any other exception is a
-bug and keeps its traceback (see :func:`vidspace.cli.run`).
+bug and keeps its traceback (see :func:`vidspace.core.cli.run`).
 """
 
 

@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vidspace.errors import TooFewRows
-from vidspace.linalg import deterministic_torch
+from vidspace.core.errors import TooFewRows
+from vidspace.core.linalg import deterministic_torch
 
 LOSSES = ("isometric", "isotonic")
 MIN_FIT_ROWS = 16

@@ -31,8 +31,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from vidspace.io import eval_rows, load_embeddings, load_sidecar, subset_videos, write_json
-from vidspace.linalg import l2_normalize
+from vidspace.core.io import eval_rows, load_embeddings, load_sidecar, subset_videos, write_json
+from vidspace.core.linalg import l2_normalize
 
 logger = logging.getLogger(__name__)
 

@@ -49,10 +49,10 @@ def kmeans_against_categories(
 
 
 def dec_against_categories(x: np.ndarray, categories: np.ndarray, seed: int, **options) -> dict:
-    """DEC (vidspace.dec) with k = number of categories, and the autoencoder + k-means
+    """DEC (vidspace.analyses.dec) with k = number of categories, and the autoencoder + k-means
     labels it starts from, both scored against the categories; a set too small to train
     on is a skip with its reason."""
-    from vidspace.dec import dec_clusters, too_few_rows
+    from vidspace.analyses.dec import dec_clusters, too_few_rows
 
     k = int(np.unique(categories).size)
     reason = too_few_rows(x.shape[0], k)
@@ -82,8 +82,8 @@ def analyze_file(
     by k-means; with ``dec`` (its options, or {} for the defaults) also DEC on the videos
     (``result["dec"]``). ``labels_path``: an .npz of each clustered video's id and its
     k-means (and DEC) cluster, for the projection grid (empty when skipped)."""
-    from vidspace.io import eval_rows, load_embeddings, subset_videos, write_json
-    from vidspace.linalg import l2_normalize
+    from vidspace.core.io import eval_rows, load_embeddings, subset_videos, write_json
+    from vidspace.core.linalg import l2_normalize
 
     arrays = load_embeddings(embeddings_path)
     arrays = subset_videos(arrays, eval_rows(arrays, split))
@@ -125,7 +125,7 @@ def analyze_file(
         logger.warning("%s: clustering skipped: %s", embeddings_path, result["skipped"])
     write_json(out_path, result)
     if labels_path:
-        from vidspace.io import atomic_path
+        from vidspace.core.io import atomic_path
 
         with atomic_path(labels_path, suffix=".npz") as tmp:
             np.savez(tmp, **{k: np.asarray(v) for k, v in clusters.items()})

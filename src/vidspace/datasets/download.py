@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 import requests
 
-from vidspace.errors import UserError
+from vidspace.core.errors import UserError
 
 logger = logging.getLogger(__name__)
 

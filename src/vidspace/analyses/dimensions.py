@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vidspace.io import eval_rows, load_embeddings, subset_videos, write_json
-from vidspace.linalg import l2_normalize
+from vidspace.core.io import eval_rows, load_embeddings, subset_videos, write_json
+from vidspace.core.linalg import l2_normalize
 from vidspace.metrics.ranking import query_ranks, summarise_ranks
 from vidspace.variants import DIMENSION_KINDS, apply_variant
 

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vidspace.io import (  # noqa: E402
+from vidspace.core.io import (  # noqa: E402
     atomic_path,
     eval_rows,
     load_embeddings,
@@ -20,7 +20,7 @@ from vidspace.io import (  # noqa: E402
     subset_videos,
     write_json,
 )
-from vidspace.linalg import l2_normalize  # noqa: E402
+from vidspace.core.linalg import l2_normalize  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -372,9 +372,9 @@ def plot_pareto(
 ) -> None:
     """Text→video R@1 against bytes per vector (log scale) of every variant, one colour
     per model, the Pareto frontier of each model drawn through its undominated variants
-    (``vidspace.cost.pareto_front``). ``metrics`` maps model -> variant -> metrics JSON;
+    (``vidspace.analyses.cost.pareto_front``). ``metrics`` maps model -> variant -> metrics JSON;
     variants without a ranking (skipped) or with another scoring are left out."""
-    from vidspace.cost import pareto_front
+    from vidspace.analyses.cost import pareto_front
 
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     drawn = 0

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vidspace.errors import TooFewRows
-from vidspace.io import eval_rows, load_embeddings, load_sidecar, save_embeddings
-from vidspace.linalg import l2_normalize, pool_frames
+from vidspace.core.errors import TooFewRows
+from vidspace.core.io import eval_rows, load_embeddings, load_sidecar, save_embeddings
+from vidspace.core.linalg import l2_normalize, pool_frames
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def apply_variant(
                 return ((x - mean) @ proj).astype(np.float32)
 
         elif kind == "neural_mds":
-            from vidspace.neural_mds import fit_neural_mds
+            from vidspace.variants.neural_mds import fit_neural_mds
 
             rows, fits["neural_mds"] = fit_rows(arrays, split)
             fit_set = video[rows]

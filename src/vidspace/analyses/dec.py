@@ -13,7 +13,7 @@ beside k-means.
    every ``update_interval`` steps; refinement stops when fewer than ``tol`` of the labels
    argmax_j q_ij changed since the last update, or after ``max_iterations`` steps.
 
-On the CPU in one thread from ``seed`` (:func:`~vidspace.linalg.deterministic_torch`).
+On the CPU in one thread from ``seed`` (:func:`~vidspace.core.linalg.deterministic_torch`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans
 
-from vidspace.errors import TooFewRows
-from vidspace.linalg import deterministic_torch
+from vidspace.core.errors import TooFewRows
+from vidspace.core.linalg import deterministic_torch
 
 HIDDEN = (256, 128)
 ALPHA = 1.0

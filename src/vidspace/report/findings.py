@@ -6,7 +6,7 @@ sentences read the same result files the tables do, through the report's index.
 
 from __future__ import annotations
 
-from vidspace.io import read_json
+from vidspace.core.io import read_json
 
 CHANCE_FACTOR = 3  # R@1 at most 3/N (N evaluated videos): retrieval at chance level
 COLLAPSED_RANK = 0.25  # numerical rank at most a quarter of min(N, D): a collapsed space

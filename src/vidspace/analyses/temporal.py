@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vidspace.io import eval_rows, load_embeddings, load_sidecar, subset_videos, write_json
-from vidspace.linalg import POOLINGS, l2_normalize
+from vidspace.core.io import eval_rows, load_embeddings, load_sidecar, subset_videos, write_json
+from vidspace.core.linalg import POOLINGS, l2_normalize
 from vidspace.metrics.ranking import query_ranks
 from vidspace.metrics.scoring import MultiGrained
 from vidspace.metrics.statistics import paired_bootstrap

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidspace.findings import dimension_headline, temporal_headline
-from vidspace.io import read_json
-from vidspace.linalg import POOLINGS
-from vidspace.markdown import fmt, rel, table
+from vidspace.core.io import read_json
+from vidspace.core.linalg import POOLINGS
+from vidspace.report.findings import dimension_headline, temporal_headline
+from vidspace.report.markdown import fmt, rel, table
 
 
 def clustering_section(datasets: dict) -> str:
@@ -197,7 +197,7 @@ def temporal_section(datasets: dict, plots: dict, report_dir: Path) -> str:
 def variant_cost_section(datasets: dict, plots: dict, ref: str, report_dir: Path) -> str:
     """Bytes, quality and measured search speed of every variant (seed 003), the Pareto
     frontier of R@1 against bytes marked."""
-    from vidspace.cost import pareto_front
+    from vidspace.analyses.cost import pareto_front
 
     blocks, measured = [], set()
     for ds, d in datasets.items():

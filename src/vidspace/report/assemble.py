@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 
 from vidspace import __version__
-from vidspace.findings import findings
-from vidspace.io import atomic_path, read_failures, read_json
-from vidspace.markdown import fmt, rel, table
-from vidspace.report_analyses import (
+from vidspace.core.io import atomic_path, read_failures, read_json
+from vidspace.report.findings import findings
+from vidspace.report.markdown import fmt, rel, table
+from vidspace.report.sections import (
     clustering_section,
     dimensions_section,
     temporal_section,

@@ -1,0 +1,213 @@
+"""The sample_frames stage: every video of a manifest into one frame store and a failures
+table, in one job or as contiguous shards merged into the same bytes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from vidspace.core.io import write_failures
+from vidspace.frames.decode import DEFAULT_MAX_SIDE, read_clip
+from vidspace.frames.store import FrameStore, _mmap_member, save_frames
+
+logger = logging.getLogger(__name__)
+
+
+def sample_frames(
+    manifest_path: str | Path,
+    frames_path: str | Path,
+    failures_path: str | Path,
+    method: str = "uniform",
+    num_frames: int = 8,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+    fps: float | None = None,
+    workers: int = 1,
+    backend: str = "pyav",
+    shard: int | None = None,
+    shards: int = 1,
+) -> dict:
+    """Sample every video of a manifest into one ``frames.npz``; record failures.
+
+    ``workers`` threads decode videos concurrently (FFmpeg and torch release the GIL);
+    rows keep the manifest's order whatever finishes first. With ``shard`` (from 0) of
+    ``shards``, only that contiguous range of the manifest's rows is sampled, into a part
+    file (possibly empty) that :func:`merge_frame_parts` joins with the others into the
+    same bytes an unsharded run writes.
+    """
+    manifest = pd.read_parquet(manifest_path)
+    root = Path(manifest_path).parent
+    rows = list(manifest.itertuples(index=False))
+    extra = None
+    if shard is not None:
+        start, stop = shard_range(len(rows), shard, shards)
+        rows = rows[start:stop]
+        extra = {
+            "shard": np.int64(shard),
+            "shards": np.int64(shards),
+            "manifest_rows": np.array([start, stop], np.int64),
+            "sampling": np.array(_sampling_key(method, num_frames, max_side, fps, backend)),
+        }
+
+    def read(row):
+        try:
+            clip = read_clip(
+                root / row.path, method, num_frames, max_side, fps, row.start, row.end, backend
+            )
+            return clip, None
+        except Exception as exc:  # noqa: BLE001 - one bad video must not stop the run
+            return None, exc
+
+    clips, indices, times, decoded, ids, failures = [], [], [], [], [], []
+    with ThreadPoolExecutor(max(1, int(workers))) as pool:
+        results = tqdm(pool.map(read, rows), total=len(rows), desc="frames")
+        for row, (clip, exc) in zip(rows, results, strict=True):
+            if clip is not None:
+                clips.append(clip.frames)
+                indices.append(clip.indices)
+                times.append(clip.times)
+                decoded.append(clip.decoded_size)
+                ids.append(row.video_id)
+                continue
+            message = str(exc).strip().splitlines()
+            reason = f"{type(exc).__name__}: {message[0] if message else 'no message'}"[:300]
+            logger.warning("cannot decode %s (%s): %s", row.video_id, row.path, reason)
+            failures.append({"video_id": row.video_id, "stage": "sample_frames", "reason": reason})
+    if not clips and shard is None:
+        _none_decoded(len(manifest), manifest_path, failures)
+    write_failures(failures_path, failures)
+    if not clips:  # an empty shard (or one whose videos all failed)
+        save_frames(frames_path, [], [], extra=extra)
+        logger.info("shard %s: no videos sampled, %d failed", shard, len(failures))
+        return {"n_videos": 0, "n_failed": len(failures)}
+    save_frames(
+        frames_path,
+        clips,
+        ids,
+        np.stack(indices),
+        np.stack(times),
+        np.array(decoded),
+        extra=extra,
+    )
+    scaled = sum(c.shape[1:3] != d for c, d in zip(clips, decoded, strict=True))
+    if scaled:
+        logger.info(
+            "%d clips were larger than max_side=%s and stored scaled down", scaled, max_side
+        )
+    logger.info("sampled %d videos, %d failed", len(ids), len(failures))
+    return {"n_videos": len(ids), "n_failed": len(failures)}
+
+
+def _sampling_key(
+    method: str = "uniform",
+    num_frames: int = 8,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+    fps: float | None = None,
+    backend: str = "pyav",
+) -> str:
+    """The sampling settings as a canonical string: a shard records it, the merge checks
+    it (defaults as :func:`sample_frames` applies them)."""
+    spec = {"method": method, "num_frames": num_frames, "max_side": max_side, "fps": fps}
+    return json.dumps({**spec, "backend": backend}, sort_keys=True)
+
+
+def shard_range(n: int, shard: int, shards: int) -> tuple[int, int]:
+    """Rows [start, stop) of shard ``shard`` of ``shards`` contiguous, near-equal shards
+    of n rows (shards beyond n rows are empty)."""
+    if shards < 1 or not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} of {shards}: need 0 <= shard < shards")
+    return n * shard // shards, n * (shard + 1) // shards
+
+
+def _none_decoded(n: int, manifest_path, failures: list[dict]):
+    raise ValueError(
+        f"none of the {n} videos in {manifest_path} could be decoded: "
+        + "; ".join(f"{f['video_id']}: {f['reason']}" for f in failures[:3])
+    )
+
+
+def merge_frame_parts(
+    part_paths: list[str | Path],
+    failure_paths: list[str | Path],
+    manifest_path: str | Path,
+    frames_path: str | Path,
+    failures_path: str | Path,
+    **sampling,
+) -> dict:
+    """Join the K parts of a sharded sampling into ``frames.npz`` and the failures table,
+    byte-identical to an unsharded run. Refuses parts that are missing (naming them), were
+    sampled with another spec, disagree on K, or do not account for every manifest row
+    once, in order. Pixels are streamed from the memory-mapped parts."""
+    key = _sampling_key(**sampling)
+    missing = [str(p) for p in [*part_paths, *failure_paths] if not Path(p).exists()]
+    if missing or len(part_paths) != len(failure_paths):
+        raise ValueError(
+            f"cannot merge frames: {len(missing)} shard files are missing "
+            f"({', '.join(missing[:5])}); rerun those shards"
+        )
+    ids = pd.read_parquet(manifest_path)["video_id"].astype(str).tolist()
+    clips, video_ids, indices, times, decoded, failures = [], [], [], [], [], []
+    position = 0
+    for k, (path, failure_path) in enumerate(zip(part_paths, failure_paths, strict=True)):
+        with np.load(path, allow_pickle=False) as data:
+            if "shard" not in data:
+                raise ValueError(f"{path} is not a frames shard (no shard number)")
+            shard, shards = int(data["shard"]), int(data["shards"])
+            start, stop = (int(x) for x in data["manifest_rows"])
+            if (shard, shards) != (k, len(part_paths)):
+                raise ValueError(
+                    f"{path} is shard {shard} of {shards}, expected {k} of {len(part_paths)}"
+                )
+            if str(data["sampling"]) != key:
+                raise ValueError(
+                    f"{path} was sampled with {str(data['sampling'])}, not {key}: rerun it"
+                )
+            part_ids = data["video_ids"].tolist()
+            arrays = {m: data[m] for m in ("frame_sizes", "decoded_sizes", "frame_indices")}
+            arrays["frame_times"] = data["frame_times"]
+        part_failures = pd.read_csv(failure_path, dtype=str, keep_default_na=False)
+        failed = part_failures["video_id"].tolist()
+        if start != position or sorted(part_ids + failed) != sorted(ids[start:stop]):
+            raise ValueError(
+                f"{path} covers manifest rows {start}..{stop} ({len(part_ids)} sampled, "
+                f"{len(failed)} failed), which do not follow on from row {position} of "
+                f"{manifest_path}: it belongs to another manifest; rerun the shards"
+            )
+        position = stop
+        failures += part_failures.to_dict("records")
+        if not part_ids:
+            continue
+        t = arrays["frame_indices"].shape[1]
+        store = FrameStore(
+            _mmap_member(Path(path), "pixels.npy"),
+            arrays["frame_sizes"],
+            t,
+            arrays["decoded_sizes"],
+        )
+        clips += [store.clip(i) for i in range(len(store))]
+        video_ids += part_ids
+        indices.append(arrays["frame_indices"])
+        times.append(arrays["frame_times"])
+        decoded.append(arrays["decoded_sizes"])
+    if position != len(ids):
+        raise ValueError(f"the shards cover {position} of the {len(ids)} manifest rows")
+    if not clips:
+        _none_decoded(len(ids), manifest_path, failures)
+    write_failures(failures_path, failures)
+    save_frames(
+        frames_path,
+        clips,
+        video_ids,
+        np.concatenate(indices),
+        np.concatenate(times),
+        np.concatenate(decoded),
+    )
+    logger.info(
+        "merged %d shards: %d videos, %d failed", len(part_paths), len(clips), len(failures)
+    )
+    return {"n_videos": len(clips), "n_failed": len(failures)}

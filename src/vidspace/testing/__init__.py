@@ -1,0 +1,1 @@
+"""Fixtures for tests and benchmarks (tiny checkpoints); the package never imports this."""

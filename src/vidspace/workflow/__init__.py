@@ -1,0 +1,1 @@
+"""Glue between the package and the workflow tools: the DVC export."""
