@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from vidspace.datasets.download import DownloadError, Item, fetch, fetch_many, safe_extract
+from vidspace.datasets.fetch import DownloadError, Item, fetch, fetch_many, safe_extract
 
 BODY = bytes(range(256)) * 400  # 100 KiB
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vidspace.datasets.download import Item, fetch_many
+from vidspace.datasets.fetch import Item, fetch_many
 from vidspace.datasets.tables import DownloadResult, check_video_id
 
 logger = logging.getLogger(__name__)

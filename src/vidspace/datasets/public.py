@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidspace.datasets.download import fetch, safe_extract
+from vidspace.datasets.fetch import fetch, safe_extract
 from vidspace.datasets.tables import DownloadResult
 from vidspace.datasets.youtube import Clip, download_clips
 
