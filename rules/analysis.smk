@@ -50,97 +50,6 @@ rule retrieval:
         " > {log} 2>&1"
 
 
-rule spectrum:
-    input:
-        embeddings=rules.embed.output.embeddings,
-    output:
-        spectrum="results/spectra/{dataset}/{model}.json",
-    log:
-        "logs/spectrum/{dataset}/{model}.log",
-    benchmark:
-        "results/benchmarks/spectrum/{dataset}/{model}.tsv"
-    conda:
-        "../envs/vidspace.yaml"
-    params:
-        split=EVAL["split"],
-    shell:
-        "python scripts/spectrum.py --embeddings {input.embeddings} --out {output.spectrum}"
-        " --split {params.split} > {log} 2>&1"
-
-
-rule dimensions:
-    input:
-        embeddings=rules.embed.output.embeddings,
-    output:
-        dimensions="results/dimensions/{dataset}/{model}.json",
-    log:
-        "logs/dimensions/{dataset}/{model}.log",
-    benchmark:
-        "results/benchmarks/dimensions/{dataset}/{model}.tsv"
-    conda:
-        "../envs/vidspace.yaml"
-    params:
-        split=EVAL["split"],
-        grid=" ".join(str(d) for d in config["dimensions"]["grid"]),
-        epsilon=config["dimensions"]["epsilon"],
-        methods=" ".join(config["dimensions"]["methods"]),
-        seed=config["seed"],
-    shell:
-        "python scripts/dimensions.py --embeddings {input.embeddings} --out {output.dimensions}"
-        " --split {params.split} --grid {params.grid} --epsilon {params.epsilon}"
-        " --methods {params.methods} --seed {params.seed} > {log} 2>&1"
-
-
-rule temporal:
-    input:
-        embeddings=rules.embed.output.embeddings,
-        meta=rules.embed.output.meta,
-    output:
-        temporal="results/temporal/{dataset}/{model}.json",
-    log:
-        "logs/temporal/{dataset}/{model}.log",
-    benchmark:
-        "results/benchmarks/temporal/{dataset}/{model}.tsv"
-    conda:
-        "../envs/vidspace.yaml"
-    params:
-        split=EVAL["split"],
-        betas=" ".join(str(b) for b in config["temporal"]["betas"]),
-        aggregation=config["temporal"]["aggregation"],
-        top_k=config["temporal"]["top_k"],
-        temperature=config["temporal"]["temperature"],
-        bootstrap=EVAL["bootstrap"],
-        seed=config["seed"],
-    shell:
-        "python scripts/temporal.py --embeddings {input.embeddings} --meta {input.meta}"
-        " --out {output.temporal} --split {params.split} --betas {params.betas}"
-        " --aggregation {params.aggregation} --top-k {params.top_k}"
-        " --temperature {params.temperature} --bootstrap {params.bootstrap}"
-        " --seed {params.seed} > {log} 2>&1"
-
-
-rule clustering:
-    input:
-        embeddings=rules.embed.output.embeddings,
-    output:
-        clustering="results/clustering/{dataset}/{model}.json",
-        labels="results/clustering/{dataset}/{model}.labels.npz",
-    log:
-        "logs/clustering/{dataset}/{model}.log",
-    benchmark:
-        "results/benchmarks/clustering/{dataset}/{model}.tsv"
-    conda:
-        "../envs/vidspace.yaml"
-    params:
-        split=EVAL["split"],
-        seed=config["seed"],
-        dec=get_dec_option,
-    shell:
-        "python scripts/clustering.py --embeddings {input.embeddings}"
-        " --out {output.clustering} --labels {output.labels} --split {params.split}"
-        " --seed {params.seed} {params.dec} > {log} 2>&1"
-
-
 rule compare:
     input:
         unpack(get_comparison_inputs),
@@ -161,21 +70,34 @@ rule compare:
         " --ks {params.ks} --seed {params.seed} > {log} 2>&1"
 
 
-rule cost:
-    input:
-        unpack(get_variant_files),
-    output:
-        cost="results/cost/{dataset}/{model}.json",
-    log:
-        "logs/cost/{dataset}/{model}.log",
-    benchmark:
-        "results/benchmarks/cost/{dataset}/{model}.tsv"
-    conda:
-        "../envs/vidspace.yaml"
-    params:
-        variants=lambda wildcards, input: pairs({v: input[v] for v in VARIANTS}),
-        split=EVAL["split"],
-        k=max(EVAL["ks"]),
-    shell:
-        "python scripts/cost.py --variants {params.variants} --out {output.cost}"
-        " --split {params.split} --k {params.k} > {log} 2>&1"
+# One rule per analysis declared in vidspace.analyses (its module's ANALYSIS): outputs,
+# inputs, log, benchmark and the config keys its stage reads all come from there.
+for analysis in ANALYSES.values():
+
+    rule:
+        name:
+            analysis.name
+        input:
+            unpack(declared_inputs(analysis.inputs)),
+        output:
+            **analysis.outputs,
+        log:
+            analysis.log(),
+        benchmark:
+            analysis.benchmark()
+        conda:
+            "../envs/vidspace.yaml"
+        threads: analysis.threads
+        params:
+            inputs=lambda wildcards, input, a=analysis: as_json(
+                grouped(input, a.inputs)
+            ),
+            outputs=lambda wildcards, output: as_json(dict(output.items())),
+            config=lambda wildcards, a=analysis: as_json(
+                config_of(a.config_keys, wildcards)
+            ),
+            name=analysis.name,
+            module=analysis.module,
+        shell:
+            "python scripts/analysis.py {params.name} --module {params.module} --inputs {params.inputs:q}"
+            " --outputs {params.outputs:q} --config {params.config:q} > {log} 2>&1"

@@ -1,8 +1,11 @@
+import itertools
 import json
+import re
 import shlex
 
 from snakemake.exceptions import WorkflowError
 
+from vidspace.analyses import figures, grouped, input_key, registry, select
 from vidspace.core.config import ConfigError, reference_variant, validate_config
 from vidspace.models import instructions
 
@@ -18,11 +21,14 @@ MODELS = list(config["models"])
 VARIANTS = list(config["variants"])
 EVAL = config["evaluation"]
 REFERENCE_VARIANT = reference_variant(config)
+ANALYSES = registry()  # every declared analysis (vidspace.analyses), in report order
+FIGURES = figures()  # every declared figure, by rule name
 
 
 # The config keys each rule's command reads (wildcards filled in), the one list DVC's
-# `params:` is generated from (vidspace.workflow.dvc): a stage reruns when one of them changes, and
-# `dvc params diff` / `dvc exp run -S` see them. tests/test_dvc.py changes each config key
+# `params:` is generated from (vidspace.workflow.dvc): a stage reruns when one of them
+# changes, and `dvc params diff` / `dvc exp run -S` see them. The analyses and figures
+# declare theirs (and are given nothing else); tests/test_dvc.py changes each config key
 # and checks that every command it changes belongs to a rule that declares it.
 CONFIG_KEYS = {
     "download": ["datasets.{dataset}", "seed"],
@@ -32,18 +38,9 @@ CONFIG_KEYS = {
     "embed": ["models.{model}", "datasets.{dataset}.adapter", "device", "embed"],
     "transform": ["variants.{variant}", "evaluation.split"],
     "retrieval": ["evaluation", "seed", "device"],
-    "spectrum": ["evaluation.split"],
-    "dimensions": ["evaluation.split", "dimensions", "seed"],
-    "temporal": ["evaluation.split", "evaluation.bootstrap", "temporal", "seed"],
-    "clustering": ["evaluation.split", "seed", "clustering"],
-    "cost": ["evaluation.split", "evaluation.ks"],
     "compare": ["evaluation.ks", "seed"],
-    "plot_spectrum": [],
-    "plot_projections": ["evaluation.split", "seed"],
-    "plot_retrieval": ["evaluation.ks"],
-    "plot_dimensions": [],
-    "plot_temporal": [],
-    "plot_pareto": [],
+    **{a.name: list(a.config_keys) for a in ANALYSES.values()},
+    **{f.rule: list(f.config_keys) for f in FIGURES.values()},
     "report": ["report", "evaluation", "dimensions.epsilon"],
 }
 
@@ -101,70 +98,6 @@ def get_variant_spec(wildcards):
     return as_json(config["variants"][wildcards.variant])
 
 
-def get_spectrum_inputs(wildcards):
-    return {
-        ds: out("spectrum", "spectrum", dataset=ds, model=wildcards.model)
-        for ds in DATASETS
-    }
-
-
-def get_projection_inputs(wildcards):
-    embeddings = {
-        m: out("embed", "embeddings", dataset=wildcards.dataset, model=m)
-        for m in MODELS
-    }
-    clusters = {
-        f"labels/{m}": out("clustering", "labels", dataset=wildcards.dataset, model=m)
-        for m in MODELS
-    }
-    return embeddings | clusters
-
-
-def get_dimensions_inputs(wildcards):
-    return {
-        m: out("dimensions", "dimensions", dataset=wildcards.dataset, model=m)
-        for m in MODELS
-    }
-
-
-def get_dec_option(wildcards):
-    """--dec with DEC's options when clustering.dec is on, else nothing."""
-    options = dict(config["clustering"])
-    if not options.pop("dec"):
-        return ""
-    return f"--dec {shlex.quote(as_json(options))}"
-
-
-def get_temporal_inputs(wildcards):
-    return {
-        m: out("temporal", "temporal", dataset=wildcards.dataset, model=m)
-        for m in MODELS
-    }
-
-
-def get_variant_files(wildcards):
-    return {
-        v: out(
-            "transform",
-            "embeddings",
-            dataset=wildcards.dataset,
-            model=wildcards.model,
-            variant=v,
-        )
-        for v in VARIANTS
-    }
-
-
-def get_retrieval_inputs(wildcards):
-    return {
-        f"{m}/{v}": out(
-            "retrieval", "metrics", dataset=wildcards.dataset, model=m, variant=v
-        )
-        for m in MODELS
-        for v in VARIANTS
-    }
-
-
 def get_comparison_inputs(wildcards):
     return {
         m: out(
@@ -183,11 +116,69 @@ def pairs(mapping):
     return " ".join(shlex.quote(f"{k}={v}") for k, v in mapping.items())
 
 
+EACH_VALUES = {"dataset": DATASETS, "model": MODELS, "variant": VARIANTS}
+
+
+def files_of(spec, wildcards):
+    """{label: path} of a declared Input: one file (label "") or one per value of its
+    ``each`` wildcards (labels "model", "model/variant", in config order)."""
+    fixed = dict(wildcards.items()) if hasattr(wildcards, "items") else dict(wildcards)
+    if spec.variant == "reference":
+        fixed["variant"] = REFERENCE_VARIANT
+    combos = itertools.product(*(EACH_VALUES[w] for w in spec.each))
+    return {
+        "/".join(combo): out(
+            spec.rule, spec.output, **{**fixed, **dict(zip(spec.each, combo))}
+        )
+        for combo in combos
+    }
+
+
+def declared_inputs(inputs):
+    """Input function of a declared rule: its inputs as named files, ``name`` or
+    ``name/label`` (unpacked into the rule's input)."""
+
+    def files(wildcards):
+        named = {}
+        for name, spec in inputs.items():
+            for label, path in files_of(spec, wildcards).items():
+                named[input_key(name, label)] = path
+        return named
+
+    return files
+
+
+def config_of(keys, wildcards):
+    """The values of the declared config keys (wildcards filled in), nested."""
+    return select(config, tuple(k.format(**wildcards) for k in keys))
+
+
 def report_index():
-    """Every file the report reads, by dataset, model and variant (paths from the rules)."""
+    """Every file the report reads, by dataset, model and variant (paths from the rules;
+    the analyses' and figures' entries from their declarations)."""
     datasets = {}
     for ds in DATASETS:
         sampling = config["datasets"][ds]["sampling"]
+        models = {}
+        for m in MODELS:
+            md = {
+                "embedding_meta": out("embed", "meta", dataset=ds, model=m),
+                "embedding_run": out("embed", "run", dataset=ds, model=m),
+                "metrics": {
+                    v: out("retrieval", "metrics", dataset=ds, model=m, variant=v)
+                    for v in VARIANTS
+                },
+            }
+            for a in ANALYSES.values():
+                for name in a.outputs:
+                    if "variant" in a.wildcards:
+                        md[name] = {
+                            v: out(a.name, name, dataset=ds, model=m, variant=v)
+                            for v in VARIANTS
+                        }
+                    else:
+                        md[name] = out(a.name, name, dataset=ds, model=m)
+            models[m] = md
         datasets[ds] = {
             "manifest": out("download", "manifest", dataset=ds),
             "captions": out("download", "captions", dataset=ds),
@@ -196,22 +187,13 @@ def report_index():
                 "sample_frames", "failures", dataset=ds, sampling=sampling
             ),
             "comparison": out("compare", "comparison", dataset=ds),
-            "models": {
-                m: {
-                    "embedding_meta": out("embed", "meta", dataset=ds, model=m),
-                    "embedding_run": out("embed", "run", dataset=ds, model=m),
-                    "spectrum": out("spectrum", "spectrum", dataset=ds, model=m),
-                    "clustering": out("clustering", "clustering", dataset=ds, model=m),
-                    "dimensions": out("dimensions", "dimensions", dataset=ds, model=m),
-                    "temporal": out("temporal", "temporal", dataset=ds, model=m),
-                    "cost": out("cost", "cost", dataset=ds, model=m),
-                    "metrics": {
-                        v: out("retrieval", "metrics", dataset=ds, model=m, variant=v)
-                        for v in VARIANTS
-                    },
-                }
-                for m in MODELS
-            },
+            "models": models,
+        }
+    plots = {}
+    for f in FIGURES.values():
+        (wildcard,) = re.findall(r"{(\w+)}", f.path)
+        plots[f.name] = {
+            v: out(f.rule, "plot", **{wildcard: v}) for v in EACH_VALUES[wildcard]
         }
     return {
         "title": config["report"]["title"],
@@ -221,49 +203,18 @@ def report_index():
         "ndcg_k": EVAL["ndcg_k"],
         "epsilon": config["dimensions"]["epsilon"],
         "datasets": datasets,
-        "plots": {
-            "spectrum": {m: out("plot_spectrum", "plot", model=m) for m in MODELS},
-            "projections": {
-                ds: out("plot_projections", "plot", dataset=ds) for ds in DATASETS
-            },
-            "projection_notes": {
-                ds: out("plot_projections", "notes", dataset=ds) for ds in DATASETS
-            },
-            "retrieval": {
-                ds: out("plot_retrieval", "plot", dataset=ds) for ds in DATASETS
-            },
-            "dimensions": {
-                ds: out("plot_dimensions", "plot", dataset=ds) for ds in DATASETS
-            },
-            "temporal": {
-                ds: out("plot_temporal", "plot", dataset=ds) for ds in DATASETS
-            },
-            "pareto": {ds: out("plot_pareto", "plot", dataset=ds) for ds in DATASETS},
-        },
+        "plots": plots,
     }
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        for value in tree.values():
+            yield from _leaves(value)
+    else:
+        yield tree
 
 
 def report_inputs(wildcards):
     index = report_index()
-    files = []
-    for d in index["datasets"].values():
-        files += [
-            d["manifest"],
-            d["captions"],
-            d["download_failures"],
-            d["frame_failures"],
-            d["comparison"],
-        ]
-        for md in d["models"].values():
-            files += [md["embedding_meta"], md["embedding_run"]]
-            files += [
-                md["spectrum"],
-                md["clustering"],
-                md["dimensions"],
-                md["temporal"],
-                md["cost"],
-            ]
-            files += list(md["metrics"].values())
-    for group in index["plots"].values():
-        files += list(group.values())
-    return files
+    return list(_leaves(index["datasets"])) + list(_leaves(index["plots"]))

@@ -3,7 +3,7 @@
 import argparse
 
 from vidspace.core.cli import json_arg, run
-from vidspace.report import write_report
+from vidspace.report.assemble import write_report
 
 
 def main() -> None:

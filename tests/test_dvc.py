@@ -169,6 +169,10 @@ def test_each_stage_depends_on_the_code_it_can_run():
         assert loaded and loaded <= static, (script.name, loaded - static)
     embed = stages["embed--synthetic--aligned"]["deps"]
     report = stages["report--report"]["deps"]
-    assert "src/vidspace/models/stage.py" in embed and "src/vidspace/report/assemble.py" not in embed
-    assert "src/vidspace/report/assemble.py" in report and "src/vidspace/models/stage.py" not in report
+    assert (
+        "src/vidspace/models/stage.py" in embed and "src/vidspace/report/assemble.py" not in embed
+    )
+    assert (
+        "src/vidspace/report/assemble.py" in report and "src/vidspace/models/stage.py" not in report
+    )
     assert "src/vidspace" not in embed  # no longer the whole package

@@ -9,13 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from vidspace.analyses.temporal import temporal_analysis, temporal_file
+from vidspace.analyses.temporal import temporal_analysis, temporal_file, temporal_headline
 from vidspace.core.config import ConfigError, validate_config
 from vidspace.core.io import load_embeddings, save_embeddings
 from vidspace.metrics import evaluate_file, query_ranks
 from vidspace.metrics.scoring import MultiGrained
 from vidspace.models.baselines import DescriptorEncoder
-from vidspace.report.findings import temporal_headline
 from vidspace.variants import apply_variant, transform
 
 

@@ -6,19 +6,23 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.metrics import (
-    adjusted_mutual_info_score,
-    adjusted_rand_score,
-    fowlkes_mallows_score,
-    normalized_mutual_info_score,
-)
+
+from vidspace.analyses import Analysis, Input
+from vidspace.core.io import read_json
+from vidspace.report.markdown import fmt, table
 
 logger = logging.getLogger(__name__)
 
 
 def cluster_scores(labels_true, labels_pred) -> dict[str, float]:
     """ARI, NMI, AMI and FMI of a clustering against reference labels."""
+    from sklearn.metrics import (
+        adjusted_mutual_info_score,
+        adjusted_rand_score,
+        fowlkes_mallows_score,
+        normalized_mutual_info_score,
+    )
+
     return {
         "ARI": float(adjusted_rand_score(labels_true, labels_pred)),
         "NMI": float(normalized_mutual_info_score(labels_true, labels_pred)),
@@ -41,6 +45,8 @@ def kmeans_against_categories(
         raise ValueError(f"clustering needs at least 2 categories, got {classes.tolist()}")
     if classes.size > x.shape[0]:
         raise ValueError(f"{classes.size} categories but only {x.shape[0]} rows")
+    from sklearn.cluster import KMeans
+
     pred = KMeans(n_clusters=classes.size, n_init=n_init, random_state=seed).fit_predict(x)
     result = {"k": int(classes.size), "n": int(x.shape[0]), **cluster_scores(categories, pred)}
     if labels:
@@ -130,3 +136,73 @@ def analyze_file(
         with atomic_path(labels_path, suffix=".npz") as tmp:
             np.savez(tmp, **{k: np.asarray(v) for k, v in clusters.items()})
     return result
+
+
+def clustering_section(report) -> str:
+    datasets = report.datasets
+    rows, notes = [], []
+
+    def scores(r: dict) -> list[str]:
+        return [fmt(r[key]) for key in ("ARI", "NMI", "AMI", "FMI")]
+
+    for ds, d in datasets.items():
+        for m, md in d["models"].items():
+            r = read_json(md["clustering"])
+            if "skipped" in r:
+                rows.append([ds, m, "–", "–", "–", "–", "–", "–", r["skipped"]])
+                continue
+            v = r["video"]
+            captions = "captions: ARI " + fmt(r["text"]["ARI"]) if "text" in r else "–"
+            rows.append([ds, m, "k-means", v["k"], *scores(v), captions])
+            dec = r.get("dec")
+            if dec is None:
+                continue
+            if "skipped" in dec:
+                notes.append(f"- {ds} / {m}: DEC skipped: {dec['skipped']}")
+                continue
+            ae = dec["autoencoder_kmeans"]
+            rows.append([ds, m, "autoencoder + k-means", dec["k"], *scores(ae), "–"])
+            state = "converged" if dec["converged"] else "stopped"
+            rows.append(
+                [ds, m, "DEC", dec["k"], *scores(dec), f"{state} after {dec['iterations']} steps"]
+            )
+    out = [
+        "## Clustering against categories",
+        "k-means (scikit-learn, 10 starts) on the video embeddings with k = the number of "
+        "categories; DEC (Xie et al. 2016: autoencoder, k-means on its codes, then KL "
+        "refinement of soft assignments; seed 002) beside it, with the autoencoder + "
+        "k-means labels it starts from.",
+        table(["Dataset", "Model", "Method", "k", "ARI", "NMI", "AMI", "FMI", "Notes"], rows),
+    ]
+    if notes:
+        out.append("\n".join(notes))
+    return "\n\n".join(out)
+
+
+def _run(inputs: dict, outputs: dict, config: dict) -> None:
+    options = dict(config["clustering"])
+    dec = options if options.pop("dec") else None
+    analyze_file(
+        inputs["embeddings"],
+        outputs["clustering"],
+        split=config["evaluation"]["split"],
+        seed=config["seed"],
+        dec=dec,
+        labels_path=outputs["labels"],
+    )
+
+
+ANALYSIS = Analysis(
+    name="clustering",
+    outputs={
+        "clustering": "results/clustering/{dataset}/{model}.json",
+        "labels": "results/clustering/{dataset}/{model}.labels.npz",
+    },
+    inputs={"embeddings": Input("embed", "embeddings")},
+    run=_run,
+    config_keys=("evaluation.split", "seed", "clustering"),
+    metrics=("clustering",),
+    section=clustering_section,
+    order=60,
+    skipped=lambda result: [("clustering", result["skipped"])] if "skipped" in result else [],
+)

@@ -28,11 +28,21 @@ import logging
 import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from vidspace.core.io import eval_rows, load_embeddings, load_sidecar, subset_videos, write_json
+from vidspace.analyses import Analysis, Figure, Input
+from vidspace.core.io import (
+    eval_rows,
+    load_embeddings,
+    load_sidecar,
+    read_json,
+    subset_videos,
+    write_json,
+)
 from vidspace.core.linalg import l2_normalize
+from vidspace.report.markdown import fmt, rel, table
 
 logger = logging.getLogger(__name__)
 
@@ -211,3 +221,179 @@ def cost_of_variants(
     for n, e in timed.items():
         logger.info("%s: %s, %.1f queries/s", n, e["index"], e["batch"]["queries_per_second"])
     return result
+
+
+def plot_pareto(
+    dataset: str, metrics: Mapping[str, Mapping[str, str | Path]], out_png: str | Path
+) -> None:
+    """Text→video R@1 against bytes per vector (log scale) of every variant, one colour
+    per model, the Pareto frontier of each model drawn through its undominated variants
+    (``vidspace.analyses.cost.pareto_front``). ``metrics`` maps model -> variant -> metrics JSON;
+    variants without a ranking (skipped) or with another scoring are left out."""
+    import matplotlib.ticker
+
+    from vidspace.report.figures import plt, save
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    drawn = 0
+    for i, (model, variants) in enumerate(metrics.items()):
+        results = {v: read_json(p) for v, p in variants.items()}
+        points = [
+            (v, r["bytes_per_vector"], r["t2v"]["R@1"])
+            for v, r in results.items()
+            if "t2v" in r and r.get("scoring", "dot") == "dot" and r.get("bytes_per_vector")
+        ]
+        if not points:
+            continue
+        drawn += 1
+        color = f"C{i}"
+        xs = [p[1] for p in points]
+        ys = [p[2] for p in points]
+        ax.scatter(xs, ys, color=color, s=18, label=model, zorder=3)
+        front = pareto_front([(p[1], p[2]) for p in points])
+        ax.step(
+            [points[j][1] for j in front],
+            [points[j][2] for j in front],
+            where="post",
+            color=color,
+            linewidth=1.2,
+            alpha=0.8,
+        )
+        for j in front:
+            name = points[j][0]
+            if results[name].get("rescore"):  # its bytes are the codes'; floats are read too
+                name += f" (+ floats of the top {results[name]['rescore']})"
+            ax.annotate(
+                name,
+                (points[j][1], points[j][2]),
+                textcoords="offset points",
+                xytext=(3, 4),
+                fontsize=7,
+                color=color,
+            )
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.set_xlabel("bytes per vector (log scale)")
+    ax.set_ylabel("text→video R@1")
+    ax.grid(True, alpha=0.3)
+    if drawn:
+        ax.legend(fontsize=8, loc="lower right")
+    else:
+        ax.text(
+            0.5, 0.5, "no model with text: nothing to retrieve", ha="center", transform=ax.transAxes
+        )
+    ax.set_title(f"{dataset}: accuracy against bytes (line: Pareto frontier, labelled)")
+    fig.tight_layout()
+    save(fig, out_png)
+
+
+def variant_cost_section(report) -> str:
+    """Bytes, quality and measured search speed of every variant (seed 003), the Pareto
+    frontier of R@1 against bytes marked."""
+    datasets, plots, report_dir = report.datasets, report.plots, report.report_dir
+    ref = report.ref
+    blocks, measured = [], set()
+    for ds, d in datasets.items():
+        for m, md in d["models"].items():
+            if "cost" not in md:
+                continue
+            cost = read_json(md["cost"])
+            measured.add(cost["measured"])
+            results = {v: read_json(path) for v, path in md["metrics"].items()}
+            ranked = {
+                v: r
+                for v, r in results.items()
+                if "t2v" in r and r.get("scoring", "dot") == "dot" and r.get("bytes_per_vector")
+            }
+            if not ranked:
+                continue
+            names = list(ranked)
+            front = {
+                names[i]
+                for i in pareto_front(
+                    [(ranked[v]["bytes_per_vector"], ranked[v]["t2v"]["R@1"]) for v in names]
+                )
+            }
+            rows = []
+            for v, r in results.items():
+                c = cost["variants"].get(v, {})
+                timed = "batch" in c
+                rows.append(
+                    [
+                        f"{v} ★" if v in front else v,
+                        fmt(r.get("bytes_per_vector"), 1) if r.get("bytes_per_vector") else "–",
+                        f"{fmt(r['t2v']['R@1'])} / {fmt(r['v2t']['R@1'])}" if "t2v" in r else "–",
+                        c.get("index", "–"),
+                        fmt(c["batch"]["queries_per_second"], 0) if timed else "–",
+                        fmt(c["single"]["median_ms"], 4) if timed else "–",
+                        fmt(c.get("speedup_vs_float32"), 2) if timed else c.get("skipped", "–"),
+                    ]
+                )
+            blocks.append(
+                f"**{ds} / {m}** ({cost['variants'].get(ref, {}).get('gallery', '–')} videos "
+                "searched by each caption):\n\n"
+                + table(
+                    [
+                        "Variant",
+                        "Bytes / vector",
+                        "R@1 (t2v / v2t)",
+                        "Index",
+                        "Queries / s",
+                        "ms / query alone",
+                        "× float32",
+                    ],
+                    rows,
+                )
+            )
+    if not blocks:
+        return ""
+    out = [
+        "## Cost of each variant",
+        "Bytes per vector of each code, and the time to rank the evaluated gallery through a "
+        "FAISS index of it (top K, one thread). ★: on the Pareto frontier of text→video R@1 "
+        "against bytes (no other variant is both smaller and better); a rescored binary "
+        "variant's bytes are its codes', it also reads the float vectors of its top R. "
+        "Timings are "
+        + "; ".join(sorted(measured))
+        + "; the bytes and the frontier do not. At the demo's size the timings are "
+        "dominated by fixed costs: benchmarks/bench_variants.py measures them at scale.",
+        *blocks,
+    ]
+    for ds, path in plots.get("pareto", {}).items():
+        out.append(f"![{ds}_pareto]({rel(path, report_dir)})")
+    return "\n\n".join(out)
+
+
+def _run(inputs: dict, outputs: dict, config: dict) -> None:
+    cost_of_variants(
+        inputs["variants"],
+        outputs["cost"],
+        split=config["evaluation"]["split"],
+        k=max(config["evaluation"]["ks"]),
+    )
+
+
+def _draw_pareto(inputs: dict, out: str, wildcards: dict, config: dict) -> None:
+    from vidspace.report.figures import by_model
+
+    plot_pareto(wildcards["dataset"], by_model(inputs["metrics"]), out)
+
+
+ANALYSIS = Analysis(
+    name="cost",
+    outputs={"cost": "results/cost/{dataset}/{model}.json"},
+    inputs={"variants": Input("transform", "embeddings", each=("variant",))},
+    run=_run,
+    config_keys=("evaluation.split", "evaluation.ks"),
+    metrics=("cost",),
+    section=variant_cost_section,
+    order=80,
+    figure=Figure(
+        name="pareto",
+        path="results/plots/pareto_{dataset}.png",
+        caption="pareto.rst",
+        category="Cost",
+        inputs={"metrics": Input("retrieval", "metrics", each=("model", "variant"))},
+        draw=_draw_pareto,
+    ),
+)

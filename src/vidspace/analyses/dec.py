@@ -19,7 +19,6 @@ On the CPU in one thread from ``seed`` (:func:`~vidspace.core.linalg.determinist
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from vidspace.core.errors import TooFewRows
 from vidspace.core.linalg import deterministic_torch
@@ -103,6 +102,8 @@ def dec_clusters(
             optimiser.step()
         with torch.no_grad():
             z = encoder(data).numpy().astype(np.float64)
+        from sklearn.cluster import KMeans
+
         km = KMeans(n_clusters=k, n_init=20, random_state=seed).fit(z)
         start_labels = km.labels_.copy()
         centroids = nn.Parameter(torch.from_numpy(km.cluster_centers_.astype(np.float32)))

@@ -7,9 +7,15 @@ and far cheaper than a full SVD of an N x D matrix.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import numpy as np
 
+from vidspace.analyses import Analysis, Figure, Input
+from vidspace.core.io import read_json
 from vidspace.core.linalg import l2_normalize
+from vidspace.report.markdown import fmt, rel, table
 
 VARIANCE_LEVELS = (0.90, 0.95, 0.99)
 
@@ -212,3 +218,169 @@ def analyze_file(embeddings_path: str, out_path: str, split: str = "test") -> di
         result["notes"] = notes
     write_json(out_path, result)
     return result
+
+
+def plot_spectrum(model: str, spectra: Mapping[str, str | Path], out_png: str | Path) -> None:
+    """Normalised singular values of one model on each dataset, video and text side by side.
+
+    ``spectra`` maps a dataset name to its spectrum JSON.
+    """
+    from vidspace.report.figures import plt, save
+
+    results = {name: read_json(path) for name, path in spectra.items()}
+    modalities = ["video"] + (["text"] if any("text" in r for r in results.values()) else [])
+    fig, axes = plt.subplots(
+        1, len(modalities), figsize=(5.2 * len(modalities), 3.8), squeeze=False
+    )
+    for ax, modality in zip(axes[0], modalities, strict=False):
+        for name, r in results.items():
+            if modality not in r:
+                continue
+            sv = np.asarray(r[modality]["singular_values"])
+            sv = sv / sv[0]
+            stats = r[modality]
+            ax.plot(
+                np.arange(1, sv.size + 1),
+                np.maximum(sv, 1e-12),
+                label=f"{name} (erank {stats['effective_rank']:.1f}, rank {stats['rank']})",
+            )
+        ax.set_yscale("log")
+        ax.set_xscale("log")
+        low = min((line.get_ydata().min() for line in ax.get_lines()), default=1e-3)
+        ax.set_ylim(bottom=max(1e-9, min(1e-2, low / 3)), top=1.5)
+        ax.set_xlabel("index i")
+        ax.set_ylabel("σ_i / σ_1")
+        ax.set_title(f"{modality} embeddings")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Singular value spectrum: {model}")
+    fig.tight_layout()
+    save(fig, out_png)
+
+
+def spectrum_section(report) -> str:
+    datasets, plots, report_dir = report.datasets, report.plots, report.report_dir
+    out = ["## Spectral decomposition"]
+    models = list(dict.fromkeys(m for d in datasets.values() for m in d["models"]))
+    names = list(datasets)
+    for model in models:
+        if model in plots.get("spectrum", {}):
+            out.append(f"![spectrum_{model}]({rel(plots['spectrum'][model], report_dir)})")
+        res = {
+            ds: read_json(datasets[ds]["models"][model]["spectrum"])
+            for ds in names
+            if model in datasets[ds]["models"]
+        }
+
+        def row(label, fn, res=res):
+            return [label] + [fn(res[ds]) if ds in res else "–" for ds in names]
+
+        def dim(r):
+            return r["video"]["shape"][1]
+
+        def has_text(r):
+            return "text" in r
+
+        rows = [
+            row("Video embeddings", lambda r: f"({r['video']['shape'][0]}, {dim(r)})"),
+            row(
+                "Text embeddings",
+                lambda r: f"({r['text']['shape'][0]}, {dim(r)})" if has_text(r) else "–",
+            ),
+            row("Matrix rank (video)", lambda r: f"{r['video']['rank']}/{dim(r)}"),
+            row(
+                "Matrix rank (text)",
+                lambda r: f"{r['text']['rank']}/{dim(r)}" if has_text(r) else "–",
+            ),
+            row(
+                "Effective rank (video)", lambda r: f"{r['video']['effective_rank']:.2f} / {dim(r)}"
+            ),
+            row(
+                "Effective rank (text)",
+                lambda r: f"{r['text']['effective_rank']:.2f} / {dim(r)}" if has_text(r) else "–",
+            ),
+            row("Stable rank (video)", lambda r: f"{r['video']['stable_rank']:.2f}"),
+            row(
+                "Stable rank (text)",
+                lambda r: f"{r['text']['stable_rank']:.2f}" if has_text(r) else "–",
+            ),
+            row("Modality gap (L2)", lambda r: fmt(r.get("modality_gap"), 4)),
+            row("Alignment", lambda r: fmt(r.get("alignment"), 4)),
+            row(
+                "Uniformity (video / text)",
+                lambda r: (
+                    fmt(r.get("video_uniformity"), 3) + " / " + fmt(r.get("text_uniformity"), 3)
+                ),
+            ),
+            row(
+                "Dims for 90/95/99 % variance (video, centred)",
+                lambda r: "/".join(str(r["video"][f"dims_{p}"]) for p in (90, 95, 99)),
+            ),
+        ]
+        out.append(
+            f"### Singular value spectrum: {model}\n\n"
+            + table(["Metric"] + [n.upper() for n in names], rows)
+        )
+    return "\n\n".join(out)
+
+
+COLLAPSED_RANK = 0.25  # numerical rank at most a quarter of min(N, D): a collapsed space
+CONCENTRATED_ERANK = 0.05  # effective rank at most 5 % of min(N, D): few directions
+LARGE_GAP = 0.5  # ||mean(video) - mean(text)|| of unit vectors, in [0, 2]
+
+
+def spectrum_diagnostics(ds: str, model: str, spectrum: dict) -> list[str]:
+    """Findings on a spectrum file: a collapsed space, few directions, a large gap."""
+    out = []
+    for modality in ("video", "text"):
+        s = spectrum.get(modality)
+        if not s:
+            continue
+        n, dim = s["shape"]
+        bound = min(n, dim)
+        if s["rank"] <= COLLAPSED_RANK * bound:
+            out.append(
+                f"**{ds} / {model}**: the {modality} embeddings are collapsed: rank "
+                f"{s['rank']} of {dim} dimensions ({n} rows), effective rank "
+                f"{s['effective_rank']:.1f}."
+            )
+        elif s["effective_rank"] <= CONCENTRATED_ERANK * bound:
+            out.append(
+                f"**{ds} / {model}**: the {modality} embeddings use few directions: effective "
+                f"rank {s['effective_rank']:.1f} of {bound} possible (rank {s['rank']})."
+            )
+    gap = spectrum.get("modality_gap")
+    if gap is not None and gap >= LARGE_GAP:
+        out.append(
+            f"**{ds} / {model}**: a large modality gap, {gap:.2f} between the mean video and "
+            "the mean caption (unit vectors; 0 = the same centre, 2 = opposite)."
+        )
+    return out
+
+
+def _run(inputs: dict, outputs: dict, config: dict) -> None:
+    analyze_file(inputs["embeddings"], outputs["spectrum"], config["evaluation"]["split"])
+
+
+ANALYSIS = Analysis(
+    name="spectrum",
+    outputs={"spectrum": "results/spectra/{dataset}/{model}.json"},
+    inputs={"embeddings": Input("embed", "embeddings")},
+    run=_run,
+    config_keys=("evaluation.split",),
+    metrics=("spectrum",),
+    section=spectrum_section,
+    order=20,
+    diagnostics=spectrum_diagnostics,
+    skipped=lambda result: [("spectrum", note) for note in result.get("notes", [])],
+    figure=Figure(
+        name="spectrum",
+        path="results/plots/spectrum_{model}.png",
+        caption="spectrum.rst",
+        category="Spectra",
+        inputs={"spectrum": Input("spectrum", "spectrum", each=("dataset",))},
+        draw=lambda inputs, out, wildcards, config: plot_spectrum(
+            wildcards["model"], inputs["spectrum"], out
+        ),
+    ),
+)

@@ -9,6 +9,10 @@ class UserError(Exception):
     """Bad input, configuration or environment (an unreachable host, a missing file)."""
 
 
+class CorruptFile(UserError):
+    """A file that exists but cannot be read: truncated, or not the format its name says."""
+
+
 class TooFewRows(ValueError):
     """Too few rows for a fit (neural MDS, DEC): the stage reports a skip with this reason
     instead of failing the run."""

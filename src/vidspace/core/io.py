@@ -6,12 +6,15 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from vidspace.core.errors import CorruptFile
 
 FAILURE_COLUMNS = ["video_id", "stage", "reason"]
 
@@ -41,13 +44,49 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             tmp_path.unlink()
 
 
+# what reading a truncated or mangled npz, parquet, CSV or JSON raises (pyarrow's and
+# pandas' parser errors are ValueErrors)
+_UNREADABLE = (zipfile.BadZipFile, EOFError, ValueError, OSError)
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike) -> Iterator[None]:
+    """Read ``path`` inside this block: a file that exists but cannot be parsed ends the
+    job with one line naming it and what to do (a :class:`CorruptFile`), not a traceback
+    from deep inside NumPy or pyarrow."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except _UNREADABLE as exc:
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise CorruptFile(
+            f"{path} cannot be read ({type(exc).__name__}: {detail}): the file is truncated "
+            "or corrupt; delete it and rerun (the workflow writes it again)"
+        ) from None
+
+
+def load_npz(path: str | os.PathLike, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file (all, or ``keys`` among them), read now."""
+    with reading(path), np.load(path, allow_pickle=False) as data:
+        wanted = data.files if keys is None else [k for k in keys if k in data.files]
+        return {k: data[k] for k in wanted}
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A parquet table (manifest, captions)."""
+    with reading(path):
+        return pd.read_parquet(path)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
+    with reading(path):
+        return json.loads(Path(path).read_text())
 
 
 def _json_default(obj: Any) -> Any:
@@ -73,7 +112,8 @@ def read_failures(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame(columns=FAILURE_COLUMNS)
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    with reading(path):
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def write_failures(path: str | os.PathLike, rows: list[Mapping[str, str]]) -> None:
@@ -141,7 +181,7 @@ def save_embeddings(
 def load_embeddings(path: str | os.PathLike, frames: bool = False) -> dict[str, np.ndarray]:
     """The arrays of an embedding file; per-frame rows (``frame_emb``, N x T x D) only when
     ``frames`` is asked for, since most stages never read them."""
-    with np.load(path, allow_pickle=False) as data:
+    with reading(path), np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files if frames or k != "frame_emb"}
     validate_embeddings(arrays, str(path))
     return arrays

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from vidspace.core.io import write_failures
+from vidspace.core.io import load_npz, read_table, write_failures
 from vidspace.frames.decode import DEFAULT_MAX_SIDE, read_clip
 from vidspace.frames.store import FrameStore, _mmap_member, save_frames
 
@@ -40,7 +40,7 @@ def sample_frames(
     file (possibly empty) that :func:`merge_frame_parts` joins with the others into the
     same bytes an unsharded run writes.
     """
-    manifest = pd.read_parquet(manifest_path)
+    manifest = read_table(manifest_path)
     root = Path(manifest_path).parent
     rows = list(manifest.itertuples(index=False))
     extra = None
@@ -131,6 +131,19 @@ def _none_decoded(n: int, manifest_path, failures: list[dict]):
     )
 
 
+PART_KEYS = (
+    "shard",
+    "shards",
+    "manifest_rows",
+    "sampling",
+    "video_ids",
+    "frame_sizes",
+    "decoded_sizes",
+    "frame_indices",
+    "frame_times",
+)
+
+
 def merge_frame_parts(
     part_paths: list[str | Path],
     failure_paths: list[str | Path],
@@ -150,26 +163,26 @@ def merge_frame_parts(
             f"cannot merge frames: {len(missing)} shard files are missing "
             f"({', '.join(missing[:5])}); rerun those shards"
         )
-    ids = pd.read_parquet(manifest_path)["video_id"].astype(str).tolist()
+    ids = read_table(manifest_path)["video_id"].astype(str).tolist()
     clips, video_ids, indices, times, decoded, failures = [], [], [], [], [], []
     position = 0
     for k, (path, failure_path) in enumerate(zip(part_paths, failure_paths, strict=True)):
-        with np.load(path, allow_pickle=False) as data:
-            if "shard" not in data:
-                raise ValueError(f"{path} is not a frames shard (no shard number)")
-            shard, shards = int(data["shard"]), int(data["shards"])
-            start, stop = (int(x) for x in data["manifest_rows"])
-            if (shard, shards) != (k, len(part_paths)):
-                raise ValueError(
-                    f"{path} is shard {shard} of {shards}, expected {k} of {len(part_paths)}"
-                )
-            if str(data["sampling"]) != key:
-                raise ValueError(
-                    f"{path} was sampled with {str(data['sampling'])}, not {key}: rerun it"
-                )
-            part_ids = data["video_ids"].tolist()
-            arrays = {m: data[m] for m in ("frame_sizes", "decoded_sizes", "frame_indices")}
-            arrays["frame_times"] = data["frame_times"]
+        data = load_npz(path, PART_KEYS)  # the pixels stay on disk: mapped below
+        if "shard" not in data:
+            raise ValueError(f"{path} is not a frames shard (no shard number)")
+        shard, shards = int(data["shard"]), int(data["shards"])
+        start, stop = (int(x) for x in data["manifest_rows"])
+        if (shard, shards) != (k, len(part_paths)):
+            raise ValueError(
+                f"{path} is shard {shard} of {shards}, expected {k} of {len(part_paths)}"
+            )
+        if str(data["sampling"]) != key:
+            raise ValueError(
+                f"{path} was sampled with {str(data['sampling'])}, not {key}: rerun it"
+            )
+        part_ids = data["video_ids"].tolist()
+        arrays = {m: data[m] for m in ("frame_sizes", "decoded_sizes", "frame_indices")}
+        arrays["frame_times"] = data["frame_times"]
         part_failures = pd.read_csv(failure_path, dtype=str, keep_default_na=False)
         failed = part_failures["video_id"].tolist()
         if start != position or sorted(part_ids + failed) != sorted(ids[start:stop]):

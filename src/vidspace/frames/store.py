@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidspace.core.io import atomic_path
+from vidspace.core.io import atomic_path, load_npz, reading
 
 logger = logging.getLogger(__name__)
 
@@ -172,16 +172,18 @@ def load_frames(path: str | Path, mmap: bool = False) -> tuple[FrameStore, np.nd
     memory (``np.savez`` stores members uncompressed): the embed stage then holds only the
     batches it is working on, and DataLoader workers share the page cache.
     """
-    with np.load(path, allow_pickle=False) as data:
-        if "pixels" not in data or "frame_sizes" not in data:
-            raise ValueError(
-                f"{path} is not a frame store of this version (no pixels/frame_sizes; an "
-                "older one kept 224 px crops): sample again"
-            )
-        ids, sizes = data["video_ids"], data["frame_sizes"]
-        decoded = data["decoded_sizes"] if "decoded_sizes" in data else None
-        num_frames = int(data["frame_indices"].shape[1])
-        pixels = _mmap_member(Path(path), "pixels.npy") if mmap else data["pixels"]
+    with reading(path), np.load(path, allow_pickle=False) as data:
+        members = set(data.files)
+        if {"pixels", "frame_sizes"} <= members:
+            ids, sizes = data["video_ids"], data["frame_sizes"]
+            decoded = data["decoded_sizes"] if "decoded_sizes" in members else None
+            num_frames = int(data["frame_indices"].shape[1])
+            pixels = _mmap_member(Path(path), "pixels.npy") if mmap else data["pixels"]
+    if not {"pixels", "frame_sizes"} <= members:
+        raise ValueError(
+            f"{path} is not a frame store of this version (no pixels/frame_sizes; an "
+            "older one kept 224 px crops): sample again"
+        )
     return FrameStore(pixels, sizes, num_frames, decoded), ids
 
 
@@ -217,12 +219,10 @@ def _mmap_member(path: Path, member: str) -> np.ndarray:
 
 def load_frame_times(path: str | Path) -> np.ndarray:
     """(N, T) seconds of every sampled frame from its segment's start, from a ``frames.npz``."""
-    with np.load(path, allow_pickle=False) as data:
-        if "frame_times" not in data:
-            raise ValueError(
-                f"{path} has no frame_times (written by an older version): sample again"
-            )
-        return data["frame_times"]
+    arrays = load_npz(path, ["frame_times"])
+    if "frame_times" not in arrays:
+        raise ValueError(f"{path} has no frame_times (written by an older version): sample again")
+    return arrays["frame_times"]
 
 
 class TimedFrames:

@@ -231,19 +231,19 @@ def compare_models(
     """
     from itertools import combinations
 
-    from vidspace.core.io import write_json
+    from vidspace.core.io import load_npz, write_json
 
     loaded = {}
     for model, path in ranks.items():
-        with np.load(path, allow_pickle=False) as data:
-            if "skipped" in data.files:
-                continue
-            if "text_video" not in data.files:
-                raise ValueError(
-                    f"{path} has no text_video (caption -> video) column: it was written by "
-                    "an older vidspace; rerun the retrieval stage"
-                )
-            loaded[model] = {k: data[k] for k in data.files}
+        data = load_npz(path)
+        if "skipped" in data:
+            continue
+        if "text_video" not in data:
+            raise ValueError(
+                f"{path} has no text_video (caption -> video) column: it was written by "
+                "an older vidspace; rerun the retrieval stage"
+            )
+        loaded[model] = data
     result: dict = {
         "ks": list(ks),
         "bootstrap_resamples": n_boot,

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
-from vidspace.core.io import atomic_path, save_embeddings, write_json
+from vidspace.core.io import atomic_path, read_table, reading, save_embeddings, write_json
 from vidspace.core.linalg import pool_frames
 from vidspace.frames import TimedFrames, load_frame_times, load_frames
 from vidspace.models import Encoder, load
@@ -206,8 +205,8 @@ class _Job:
     def __init__(self, frames_path, manifest_path, captions_path):
         self.frames_path = str(frames_path)
         self.frames, self.video_ids = load_frames(frames_path, mmap=True)
-        manifest = pd.read_parquet(manifest_path).set_index("video_id")
-        captions = pd.read_parquet(captions_path)
+        manifest = read_table(manifest_path).set_index("video_id")
+        captions = read_table(captions_path)
         missing = sorted(set(self.video_ids) - set(manifest.index))
         if missing:
             raise ValueError(f"{frames_path}: videos {missing[:5]} are not in {manifest_path}")
@@ -399,7 +398,7 @@ def merge_shards(
         path = Path(path)
         if not path.exists():
             continue
-        with np.load(path, allow_pickle=False) as data:
+        with reading(path), np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             rows = (data["video_rows"], data["text_rows"] if "text_rows" in data else None)
         if meta["job"] != expected:

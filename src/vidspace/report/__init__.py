@@ -1,5 +1,2 @@
-"""The report: Findings, sections, markdown helpers and figures."""
-
-from vidspace.report.assemble import write_report
-
-__all__ = ["write_report"]
+"""The report: Findings, sections, markdown helpers and figures (write_report in
+:mod:`.assemble`)."""

@@ -7,22 +7,20 @@ never rebuilds a path itself.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from vidspace import __version__
-from vidspace.core.io import atomic_path, read_failures, read_json
+from vidspace.analyses import registry
+from vidspace.core.io import atomic_path, read_failures, read_json, read_table
 from vidspace.report.findings import findings
 from vidspace.report.markdown import fmt, rel, table
-from vidspace.report.sections import (
-    clustering_section,
-    dimensions_section,
-    temporal_section,
-    variant_cost_section,
-)
 
 logger = logging.getLogger(__name__)
+
+RETRIEVAL_ORDER = 30  # where the retrieval section sits among the analyses' sections
 
 TRIVIAL = "‡"
 TRANSDUCTIVE = "†"
@@ -34,8 +32,8 @@ MAX_FAILURE_ROWS = 50  # per dataset; the rest are counted and left in failures.
 def _data_section(datasets: dict) -> str:
     rows, failed = [], []
     for name, d in datasets.items():
-        manifest = pd.read_parquet(d["manifest"])
-        captions = pd.read_parquet(d["captions"])
+        manifest = read_table(d["manifest"])
+        captions = read_table(d["captions"])
         dl_fail = read_failures(d["download_failures"])
         fr_fail = read_failures(d["frame_failures"])
         # rows about annotations (an empty caption, a bad id) lose a caption, not a video
@@ -87,71 +85,6 @@ def _data_section(datasets: dict) -> str:
             ["Dataset", "Video", "Stage", "Reason"], failed
         )
     return out
-
-
-def _spectrum_section(datasets: dict, plots: dict, report_dir: Path) -> str:
-    out = ["## Spectral decomposition"]
-    models = list(dict.fromkeys(m for d in datasets.values() for m in d["models"]))
-    names = list(datasets)
-    for model in models:
-        if model in plots.get("spectrum", {}):
-            out.append(f"![spectrum_{model}]({rel(plots['spectrum'][model], report_dir)})")
-        res = {
-            ds: read_json(datasets[ds]["models"][model]["spectrum"])
-            for ds in names
-            if model in datasets[ds]["models"]
-        }
-
-        def row(label, fn, res=res):
-            return [label] + [fn(res[ds]) if ds in res else "–" for ds in names]
-
-        def dim(r):
-            return r["video"]["shape"][1]
-
-        def has_text(r):
-            return "text" in r
-
-        rows = [
-            row("Video embeddings", lambda r: f"({r['video']['shape'][0]}, {dim(r)})"),
-            row(
-                "Text embeddings",
-                lambda r: f"({r['text']['shape'][0]}, {dim(r)})" if has_text(r) else "–",
-            ),
-            row("Matrix rank (video)", lambda r: f"{r['video']['rank']}/{dim(r)}"),
-            row(
-                "Matrix rank (text)",
-                lambda r: f"{r['text']['rank']}/{dim(r)}" if has_text(r) else "–",
-            ),
-            row(
-                "Effective rank (video)", lambda r: f"{r['video']['effective_rank']:.2f} / {dim(r)}"
-            ),
-            row(
-                "Effective rank (text)",
-                lambda r: f"{r['text']['effective_rank']:.2f} / {dim(r)}" if has_text(r) else "–",
-            ),
-            row("Stable rank (video)", lambda r: f"{r['video']['stable_rank']:.2f}"),
-            row(
-                "Stable rank (text)",
-                lambda r: f"{r['text']['stable_rank']:.2f}" if has_text(r) else "–",
-            ),
-            row("Modality gap (L2)", lambda r: fmt(r.get("modality_gap"), 4)),
-            row("Alignment", lambda r: fmt(r.get("alignment"), 4)),
-            row(
-                "Uniformity (video / text)",
-                lambda r: (
-                    fmt(r.get("video_uniformity"), 3) + " / " + fmt(r.get("text_uniformity"), 3)
-                ),
-            ),
-            row(
-                "Dims for 90/95/99 % variance (video, centred)",
-                lambda r: "/".join(str(r["video"][f"dims_{p}"]) for p in (90, 95, 99)),
-            ),
-        ]
-        out.append(
-            f"### Singular value spectrum: {model}\n\n"
-            + table(["Metric"] + [n.upper() for n in names], rows)
-        )
-    return "\n\n".join(out)
 
 
 def _retrieval_section(
@@ -303,13 +236,6 @@ def _findings_section(datasets: dict, ref: str, epsilon: float) -> str:
     )
 
 
-def _projection_section(plots: dict, report_dir: Path) -> str:
-    out = ["## Projections (UMAP / t-SNE)"]
-    for ds, path in plots.get("projections", {}).items():
-        out.append(f"![{ds}_projections]({rel(path, report_dir)})")
-    return "\n\n".join(out)
-
-
 def _frame_sizes(d: dict, shown: int = 3) -> str:
     """The stored frame sizes (what every model's preprocessing started from), most common
     first, and how many clips max_side scaled down; from an embedding sidecar."""
@@ -325,9 +251,10 @@ def _frame_sizes(d: dict, shown: int = 3) -> str:
     return text + (f"; {scaled} scaled down from above max_side" if scaled else "")
 
 
-def _skipped_section(datasets: dict, plots: dict) -> str:
+def _skipped_section(datasets: dict) -> str:
     """Everything a stage skipped or flagged, with its reason, in one place."""
     rows: list[list[str]] = []
+    analyses = [a for a in registry().values() if a.skipped]
     for ds, d in datasets.items():
         for m, md in d["models"].items():
             by_note: dict[str, list[str]] = {}
@@ -340,14 +267,11 @@ def _skipped_section(datasets: dict, plots: dict) -> str:
                     "all variants" if len(variants) == len(md["metrics"]) else ", ".join(variants)
                 )
                 rows.append([ds, m, f"retrieval ({where})", note])
-            clustering = read_json(md["clustering"])
-            if "skipped" in clustering:
-                rows.append([ds, m, "clustering", clustering["skipped"]])
-            rows += [[ds, m, "spectrum", n] for n in read_json(md["spectrum"]).get("notes", [])]
-        notes_path = plots.get("projection_notes", {}).get(ds)
-        if notes_path:
-            for m, methods in read_json(notes_path).get("skipped", {}).items():
-                rows += [[ds, m, f"{method} projection", why] for method, why in methods.items()]
+            for a in analyses:
+                if a.result in md:
+                    rows += [
+                        [ds, m, stage, why] for stage, why in a.skipped(read_json(md[a.result]))
+                    ]
     if not rows:
         return "## Skipped\n\nNothing was skipped."
     return "## Skipped\n\nWhat a stage left out or could only compute trivially, and why:\n\n" + (
@@ -377,27 +301,48 @@ def _cost_section(datasets: dict) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Report:
+    """What a section reads: the index's datasets (files by dataset, model, variant) and
+    figures, the reference variant, the retrieval cut-offs, ε, and the report's folder
+    (links are relative to it)."""
+
+    datasets: dict
+    plots: dict
+    ref: str
+    ks: list[int]
+    ndcg_k: int
+    epsilon: float
+    report_dir: Path
+
+
 def write_report(index: dict, out_path: str | Path) -> None:
     """Write the markdown report that ``index`` (files by dataset, model, variant) describes."""
     out_path = Path(out_path)
-    report_dir = out_path.parent
-    datasets, plots = index["datasets"], index.get("plots", {})
-    ref = index["reference_variant"]
+    report = Report(
+        datasets=index["datasets"],
+        plots=index.get("plots", {}),
+        ref=index["reference_variant"],
+        ks=index["ks"],
+        ndcg_k=index["ndcg_k"],
+        epsilon=index["epsilon"],
+        report_dir=out_path.parent,
+    )
+    datasets, plots, ref = report.datasets, report.plots, report.ref
+    retrieval = _retrieval_section(
+        datasets, plots, ref, report.ks, report.ndcg_k, report.report_dir
+    )
+    sections = [(a.order, a.section(report)) for a in registry().values() if a.section]
+    sections.append((RETRIEVAL_ORDER, retrieval))
     parts = [
         f"# {index['title']}",
         # no wall-clock time: identical result files give a byte-identical report
         f"Generated by vidspace {__version__}. Datasets: {', '.join(datasets)}.",
-        _findings_section(datasets, ref, index["epsilon"]),
+        _findings_section(datasets, ref, report.epsilon),
         _data_section(datasets),
-        _spectrum_section(datasets, plots, report_dir),
-        _retrieval_section(datasets, plots, ref, index["ks"], index["ndcg_k"], report_dir),
-        dimensions_section(datasets, plots, report_dir),
-        temporal_section(datasets, plots, report_dir),
-        clustering_section(datasets),
-        _projection_section(plots, report_dir),
-        variant_cost_section(datasets, plots, ref, report_dir),
+        *(text for _, text in sorted(sections, key=lambda s: s[0])),
         _cost_section(datasets),
-        _skipped_section(datasets, plots),
+        _skipped_section(datasets),
     ]
     with atomic_path(out_path, suffix=".md") as tmp:
         tmp.write_text("\n\n".join(parts) + "\n")

@@ -6,12 +6,9 @@ sentences read the same result files the tables do, through the report's index.
 
 from __future__ import annotations
 
+from vidspace.analyses import registry
 from vidspace.core.io import read_json
-
-CHANCE_FACTOR = 3  # R@1 at most 3/N (N evaluated videos): retrieval at chance level
-COLLAPSED_RANK = 0.25  # numerical rank at most a quarter of min(N, D): a collapsed space
-CONCENTRATED_ERANK = 0.05  # effective rank at most 5 % of min(N, D): few directions
-LARGE_GAP = 0.5  # ||mean(video) - mean(text)|| of unit vectors, in [0, 2]
+from vidspace.report.claims import at_chance, p_text
 
 
 def _f(x: float, digits: int = 2) -> str:
@@ -21,79 +18,6 @@ def _f(x: float, digits: int = 2) -> str:
 def _ci(r: dict, direction: str) -> str:
     ci = r.get("ci95", {}).get(direction, {}).get("R@1")
     return f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else ""
-
-
-def at_chance(r: dict) -> bool:
-    """Text→video R@1 of a metrics file at most CHANCE_FACTOR / N."""
-    return r["t2v"]["R@1"] <= CHANCE_FACTOR / r["n_videos"]
-
-
-def dimension_headline(ds: str, m: str, r: dict) -> str:
-    """One sentence on a dimensions file: the smallest minimal D' over the methods."""
-    full = r["full"]
-    method, curve = min(r["methods"].items(), key=lambda kv: kv[1]["minimal_dim"])
-    point = next((p for p in curve["points"] if p["dim"] == curve["minimal_dim"]), None)
-    chance = 1 / r["n_videos"]
-    if full["t2v"] <= CHANCE_FACTOR * chance:
-        return (
-            f"**{ds} / {m}**: retrieval is at chance level (text→video R@1 "
-            f"{_f(full['t2v'])}, 1/N = {_f(chance, 3)}): a minimal D′ means nothing here."
-        )
-    if point is None:
-        return (
-            f"**{ds} / {m}**: no reduced dimension in the grid keeps both directions' R@1 "
-            f"within ε = {r['epsilon']:g} of the full D = {r['dim']} ({_f(full['t2v'])} / "
-            f"{_f(full['v2t'])}, text→video / video→text)."
-        )
-    return (
-        f"**{ds} / {m}**: {method} keeps retrieval within ε = {r['epsilon']:g} from "
-        f"D′ = {curve['minimal_dim']} of {r['dim']} (R@1 {_f(point['t2v'])} / "
-        f"{_f(point['v2t'])} against {_f(full['t2v'])} / {_f(full['v2t'])}, "
-        "text→video / video→text)."
-    )
-
-
-def _p_text(test: dict, resamples: int) -> str:
-    floor = 1 / resamples
-    if test["p_value"] <= floor:
-        return f"p ≤ {floor:g}, the resolution of {resamples} resamples"
-    return f"p = {test['p_value']:.3g}"
-
-
-def temporal_headline(ds: str, m: str, r: dict) -> str:
-    """One sentence on a temporal file: does multi-grained scoring help, at the beta chosen
-    away from the evaluated split, with the paired test against beta = 0."""
-    agg = r["multi_grained"]["aggregation"]
-    how = {"max": "the best frame", "topk": "the mean of the top frames", "softmax": "a softmax"}
-    where = (
-        f"chosen on the {r['chosen_on']} split"
-        if r["chosen_on"] in ("train", "val")
-        else "chosen on the evaluated videos themselves"
-    )
-    plain, best = r["plain"]["t2v"], r["best"]["t2v"]
-    lead = (
-        f"**{ds} / {m}**: multi-grained scoring (video score + β × {how.get(agg, agg)} of "
-        f"{r['frames_per_video']}; β = {r['best_beta']:g} {where})"
-    )
-    if r["best_beta"] == 0:
-        return (
-            f"{lead} does not help: no β > 0 beats the video score alone there; text→video "
-            f"R@1 on {r['split']} stays {_f(plain, 3)}."
-        )
-    # three digits: the differences in question are often below 0.01
-    text = f"{lead} takes text→video R@1 on {r['split']} from {_f(plain, 3)} to {_f(best, 3)}"
-    effect = r.get("effect", {}).get("t2v")
-    if effect is None:
-        return text + " (no paired test: bootstrap off)."
-    lo, hi = effect["ci95"]
-    if lo <= 0 <= hi:
-        verdict = "a change the paired bootstrap cannot tell from zero"
-    else:
-        verdict = "a clear gain" if effect["diff"] > 0 else "a clear loss"
-    return text + (
-        f": {effect['diff']:+.3f} (95 % CI [{_f(lo, 3)}, {_f(hi, 3)}], "
-        f"{_p_text(effect, r['bootstrap_resamples'])}; paired bootstrap over videos), {verdict}."
-    )
 
 
 def _best_model(ds: str, d: dict, ref: str, comparison: dict | None) -> tuple[str | None, str]:
@@ -130,7 +54,7 @@ def _best_model(ds: str, d: dict, ref: str, comparison: dict | None) -> tuple[st
         if lo <= 0 <= hi
         else "a clear difference"
     )
-    p = _p_text(test, comparison["bootstrap_resamples"])
+    p = p_text(test, comparison["bootstrap_resamples"])
     return best, (
         head + f": difference {_f(sign * test['diff'])} (95 % CI [{_f(lo)}, {_f(hi)}], "
         f"{p}; paired bootstrap over videos), {verdict}."
@@ -162,46 +86,23 @@ def _cheapest_variant(ds: str, model: str, md: dict, ref: str, epsilon: float) -
     )
 
 
-def _diagnostics(ds: str, model: str, md: dict, ref: str) -> list[str]:
-    out = []
-    r = read_json(md["metrics"][ref])
-    if "skipped" not in r and at_chance(r):
-        out.append(
-            f"**{ds} / {model}** retrieves at chance level: text→video R@1 "
-            f"{_f(r['t2v']['R@1'])} with 1/N = {_f(1 / r['n_videos'], 3)} ({r['n_videos']} "
-            "videos)."
-        )
-    spectrum = read_json(md["spectrum"])
-    for modality in ("video", "text"):
-        s = spectrum.get(modality)
-        if not s:
-            continue
-        n, dim = s["shape"]
-        bound = min(n, dim)
-        if s["rank"] <= COLLAPSED_RANK * bound:
-            out.append(
-                f"**{ds} / {model}**: the {modality} embeddings are collapsed: rank "
-                f"{s['rank']} of {dim} dimensions ({n} rows), effective rank "
-                f"{_f(s['effective_rank'], 1)}."
-            )
-        elif s["effective_rank"] <= CONCENTRATED_ERANK * bound:
-            out.append(
-                f"**{ds} / {model}**: the {modality} embeddings use few directions: effective "
-                f"rank {_f(s['effective_rank'], 1)} of {bound} possible (rank {s['rank']})."
-            )
-    gap = spectrum.get("modality_gap")
-    if gap is not None and gap >= LARGE_GAP:
-        out.append(
-            f"**{ds} / {model}**: a large modality gap, {_f(gap)} between the mean video and "
-            "the mean caption (unit vectors; 0 = the same centre, 2 = opposite)."
-        )
-    return out
+def _chance(ds: str, model: str, r: dict) -> list[str]:
+    if "skipped" in r or not at_chance(r):
+        return []
+    return [
+        f"**{ds} / {model}** retrieves at chance level: text→video R@1 "
+        f"{_f(r['t2v']['R@1'])} with 1/N = {_f(1 / r['n_videos'], 3)} ({r['n_videos']} "
+        "videos)."
+    ]
 
 
 def findings(datasets: dict, ref: str, epsilon: float) -> list[str]:
-    """The sentences of the Findings section, in order: best model, cheapest variant,
-    minimal D', multi-grained scoring, then diagnostics."""
-    best_lines, cheap, dims, temporal, diagnostics = [], [], [], [], []
+    """The sentences of the Findings section, in order: best model, cheapest variant, each
+    analysis' headline (for models above chance), then diagnostics (chance level and each
+    analysis' own)."""
+    analyses = registry().values()
+    best_lines, cheap, diagnostics = [], [], []
+    headlines: dict[str, list[str]] = {a.name: [] for a in analyses}
     for ds, d in datasets.items():
         comparison = read_json(d["comparison"]) if d.get("comparison") else None
         best, line = _best_model(ds, d, ref, comparison)
@@ -209,13 +110,15 @@ def findings(datasets: dict, ref: str, epsilon: float) -> list[str]:
         if best is not None:
             cheap.append(_cheapest_variant(ds, best, d["models"][best], ref, epsilon))
         for m, md in d["models"].items():
-            if "dimensions" in md:
-                r = read_json(md["dimensions"])
-                if "skipped" not in r and not at_chance(read_json(md["metrics"][ref])):
-                    dims.append(dimension_headline(ds, m, r))
-            if "temporal" in md:
-                r = read_json(md["temporal"])
-                if "skipped" not in r and not at_chance(read_json(md["metrics"][ref])):
-                    temporal.append(temporal_headline(ds, m, r))
-            diagnostics += _diagnostics(ds, m, md, ref)
-    return [*best_lines, *cheap, *dims, *temporal, *diagnostics]
+            reference = read_json(md["metrics"][ref])
+            above_chance = "skipped" not in reference and not at_chance(reference)
+            diagnostics += _chance(ds, m, reference)
+            for a in analyses:
+                if a.result not in md or not (a.headline or a.diagnostics):
+                    continue
+                r = read_json(md[a.result])
+                if a.headline and above_chance and "skipped" not in r:
+                    headlines[a.name].append(a.headline(ds, m, r))
+                if a.diagnostics:
+                    diagnostics += a.diagnostics(ds, m, r)
+    return [*best_lines, *cheap, *(h for lines in headlines.values() for h in lines), *diagnostics]

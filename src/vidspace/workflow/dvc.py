@@ -37,17 +37,19 @@ HEADER = (
 )
 CHECK_STAGE = "check-dvc-yaml"
 CHECK_MARKER = "results/dvc/pipeline.txt"  # the check stage's output; every root depends on it
-# result JSONs `dvc metrics show/diff` read, and figures `dvc plots show` renders; both are
-# cached like every output, so `dvc push` shares them and a teammate's `dvc pull` has them
-METRICS_PREFIXES = (
-    "results/metrics/",
-    "results/spectra/",
-    "results/clustering/",
-    "results/comparisons/",
-    "results/dimensions/",
-    "results/temporal/",
-    "results/cost/",
-)
+# result JSONs `dvc metrics show/diff` read (retrieval, the model comparisons, and the
+# outputs each analysis declares as metrics), and figures `dvc plots show` renders; both
+# are cached like every output, so `dvc push` shares them and a teammate's `dvc pull` has them
+CORE_METRICS_PREFIXES = ("results/metrics/", "results/comparisons/")
+
+
+def metrics_prefixes() -> tuple[str, ...]:
+    from vidspace.analyses import registry
+
+    declared = (a.outputs[name].split("{")[0] for a in registry().values() for name in a.metrics)
+    return tuple(dict.fromkeys([*CORE_METRICS_PREFIXES, *declared]))
+
+
 PLOTS_PREFIX = "results/plots/"
 
 
@@ -124,6 +126,12 @@ def script_of(cmd: str) -> str:
     raise ValueError(f"no scripts/*.py in command {cmd!r}")
 
 
+def module_of(cmd: str) -> str | None:
+    """The ``--module`` a command names (declared analyses and figures), if any."""
+    tokens = cmd.split()
+    return tokens[tokens.index("--module") + 1] if "--module" in tokens else None
+
+
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding vidspace/
 
 
@@ -148,7 +156,16 @@ def _imported(path: Path, package: str) -> set[str]:
                 base = ".".join(parent + ([base] if base else []))
             names.add(base)
             names |= {f"{base}.{alias.name}" for alias in node.names}
+            if base == "vidspace.analyses" and {"registry", "figures"} & {
+                alias.name for alias in node.names
+            }:  # the registry imports every module of the package
+                names |= _analysis_modules()
     return {n for n in names if n.split(".")[0] == "vidspace"}
+
+
+def _analysis_modules() -> set[str]:
+    folder = PACKAGE_ROOT / "vidspace" / "analyses"
+    return {f"vidspace.analyses.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__"}
 
 
 @cache
@@ -157,8 +174,18 @@ def code_deps(script: Path) -> tuple[str, ...]:
     transitively, with the ``__init__`` of every package on the way. A conservative
     superset (lazy imports count), so editing one module invalidates only the stages that
     can run it."""
+    return _closure(tuple(sorted(_imported(script, ""))))
+
+
+def module_deps(module: str) -> tuple[str, ...]:
+    """:func:`code_deps` of a package module given by its dotted name."""
+    return _closure((module,))
+
+
+@cache
+def _closure(roots: tuple[str, ...]) -> tuple[str, ...]:
     seen: set[Path] = set()
-    todo: list[str] = sorted(_imported(script, ""))
+    todo: list[str] = list(roots)
     while todo:
         parts = todo.pop().split(".")
         for i in range(1, len(parts) + 1):
@@ -176,6 +203,9 @@ def _deps(job: dict, workdir: Path) -> list[str]:
     command (the rule's file and the shared helpers in rules/common.smk)."""
     script = script_of(job["cmd"])
     code = code_deps((workdir / script).resolve())
+    module = module_of(job["cmd"])
+    if module:  # a declared analysis or figure: the script loads that module too
+        code = tuple(sorted({*code, *module_deps(module)}))
     deps: Iterable[str] = [
         *sorted(set(job["deps"])),
         script,
@@ -220,6 +250,7 @@ def render(jobs: Sequence[dict], configfile: str, workdir: str | Path = ".") -> 
     raw = yaml.safe_load((workdir / configfile).read_text())
     produced = {out for job in jobs for out in job["outs"]}
     stages = {CHECK_STAGE: _check_stage(configfile, workdir)}
+    metric_prefixes = metrics_prefixes()
     for job in sorted(jobs, key=stage_name):
         deps = _deps(job, workdir)
         if not produced & set(job["deps"]):  # a root of the DAG: after the check
@@ -232,7 +263,7 @@ def render(jobs: Sequence[dict], configfile: str, workdir: str | Path = ".") -> 
             stage["params"] = [{configfile: keys}]
         outs, metrics, plots = [], [], []
         for out in sorted(job["outs"]):
-            if out.startswith(METRICS_PREFIXES) and out.endswith(".json"):
+            if out.startswith(metric_prefixes) and out.endswith(".json"):
                 metrics.append(out)
             elif out.startswith(PLOTS_PREFIX) and out.endswith(".png"):
                 plots.append(out)
