@@ -7,7 +7,7 @@ CONFIG ?= config/demo.yaml
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: venv demo test lint dvc-yaml record pull clean-demo
+.PHONY: venv demo test lint docs dvc-yaml record pull clean-demo
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: venv
 	ruff format --check src scripts tests benchmarks
 	snakefmt --check Snakefile rules
 	snakemake --lint --configfile config/demo.yaml
+
+# docs/configuration.md from the schema (a test fails when it is stale)
+docs: venv
+	$(PY) scripts/config_reference.py
 
 dvc-yaml: venv
 	$(PY) scripts/export_dvc.py --configfile $(CONFIG)

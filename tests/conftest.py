@@ -110,6 +110,26 @@ def snakemake(args: list[str], cwd: Path, check: bool = True):
     return run_tool([sys.executable, "-m", "snakemake", *args], cwd, check)
 
 
+def retrieval_script(embeddings, out):
+    """scripts/retrieval.py on one variant file, as a plain CLI (cwd: the repository)."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "scripts/retrieval.py",
+            "--embeddings",
+            str(embeddings),
+            "--out",
+            str(out),
+            *"--split test --ks 1 5 --ndcg-k 10 --pool-sizes --bootstrap 0 --seed 0".split(),
+            *"--device cpu".split(),
+        ],
+        cwd=REPO,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+    )
+
+
 # The longest test files first, and in every file the tests that do not wait for the
 # shared tiny run before those that do: with `-n 2 --dist loadfile --no-loadscope-reorder`
 # (make test) the two workers then start on the long files and neither idles while the

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidspace.analyses.clustering import analyze_file, cluster_scores
+from vidspace.analyses.clustering import analyze_file, cluster_scores, kmeans_against_categories
 from vidspace.analyses.dec import dec_clusters, soft_assignment, target_distribution
 from vidspace.core.io import save_embeddings
 
@@ -87,3 +87,16 @@ def test_clustering_stage_writes_dec_beside_kmeans_or_its_skip(tmp_path):
     assert small["dec"] == {
         "skipped": "12 rows for 3 clusters: DEC needs at least 20 to train its autoencoder"
     }
+
+
+def test_clustering_perfect_and_degenerate():
+    x = np.repeat(np.eye(3), 5, axis=0) + 0.01 * np.random.default_rng(0).normal(size=(15, 3))
+    labels = np.repeat(["a", "b", "c"], 5)
+    scores = kmeans_against_categories(x, labels)
+    assert scores["k"] == 3
+    for key in ("ARI", "NMI", "AMI", "FMI"):
+        assert scores[key] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least 2 categories"):
+        kmeans_against_categories(x, np.array(["a"] * 15))
+    with pytest.raises(ValueError, match="labels"):
+        kmeans_against_categories(x, labels[:3])

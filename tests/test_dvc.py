@@ -176,3 +176,19 @@ def test_each_stage_depends_on_the_code_it_can_run():
         "src/vidspace/report/assemble.py" in report and "src/vidspace/models/stage.py" not in report
     )
     assert "src/vidspace" not in embed  # no longer the whole package
+
+
+def test_the_private_snakemake_names_the_export_uses_still_exist():
+    """Snakemake has no public API that hands over a DAG's jobs; vidspace.workflow.dvc uses
+    these private names in one function. A release that renames one fails here, by name."""
+    import importlib
+
+    from vidspace.workflow.dvc import PRIVATE_SNAKEMAKE_NAMES
+
+    for owner, name in PRIVATE_SNAKEMAKE_NAMES:
+        module, _, cls = owner.rpartition(".")
+        klass = getattr(importlib.import_module(module), cls)
+        fields = getattr(klass, "__dataclass_fields__", {})
+        annotations = {k for c in klass.__mro__ for k in getattr(c, "__annotations__", {})}
+        found = hasattr(klass, name) or name in fields or name in annotations
+        assert found, f"Snakemake no longer has {owner}.{name}: update _built_dag()"

@@ -1,5 +1,5 @@
-"""Do the embeddings cluster by category? k-means and DEC against labels (seed 002's
-metrics)."""
+"""Do the embeddings cluster by category? k-means and DEC against labels (ARI, NMI,
+AMI, FMI)."""
 
 from __future__ import annotations
 
@@ -170,7 +170,7 @@ def clustering_section(report) -> str:
         "## Clustering against categories",
         "k-means (scikit-learn, 10 starts) on the video embeddings with k = the number of "
         "categories; DEC (Xie et al. 2016: autoencoder, k-means on its codes, then KL "
-        "refinement of soft assignments; seed 002) beside it, with the autoencoder + "
+        "refinement of soft assignments) beside it, with the autoencoder + "
         "k-means labels it starts from.",
         table(["Dataset", "Model", "Method", "k", "ARI", "NMI", "AMI", "FMI", "Notes"], rows),
     ]

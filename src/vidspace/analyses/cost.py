@@ -1,4 +1,4 @@
-"""What each variant costs to search (seed 003): bytes per vector, queries per second and
+"""What each variant costs to search: bytes per vector, queries per second and
 latency per query, ranking the evaluated gallery through a FAISS index of the variant's
 code, and the accuracy-against-bytes Pareto frontier.
 
@@ -288,7 +288,7 @@ def plot_pareto(
 
 
 def variant_cost_section(report) -> str:
-    """Bytes, quality and measured search speed of every variant (seed 003), the Pareto
+    """Bytes, quality and measured search speed of every variant, the Pareto
     frontier of R@1 against bytes marked."""
     datasets, plots, report_dir = report.datasets, report.plots, report.report_dir
     ref = report.ref

@@ -1,4 +1,4 @@
-"""Deep Embedded Clustering (Xie, Girshick and Farhadi, ICML 2016), as seed 002 reports it
+"""Deep Embedded Clustering (Xie, Girshick and Farhadi, ICML 2016), as the seed study reports it
 beside k-means.
 
 1. An autoencoder D -> 256 -> 128 -> ``latent_dim`` -> 128 -> 256 -> D (ReLU) is trained

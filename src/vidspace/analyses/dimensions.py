@@ -1,4 +1,4 @@
-"""Quality against dimension (seed 002): R@1 at a grid of reduced dimensions D' for PCA,
+"""Quality against dimension: R@1 at a grid of reduced dimensions D' for PCA,
 random projection and prefix truncation, and the minimal D' that keeps retrieval quality.
 
 Each point is the variant the transform stage would write for ``{kind, dim: D'}`` (the
@@ -182,7 +182,7 @@ def plot_dimensions(dataset: str, curves: Mapping[str, str | Path], out_png: str
 
 
 def dimensions_section(report) -> str:
-    """Minimal D' per model and method, and the R@1 it keeps (seed 002)."""
+    """Minimal D' per model and method, and the R@1 it keeps."""
     datasets, plots, report_dir = report.datasets, report.plots, report.report_dir
     rows, headlines, notes = [], [], []
     methods: list[str] = []
@@ -220,7 +220,7 @@ def dimensions_section(report) -> str:
     ]
     if mds_rows:
         out.append(
-            "Neural MDS (seed 002; a network initialised at PCA of the train videos and "
+            "Neural MDS (docs/definitions.md; a network initialised at PCA of the train videos and "
             "captions, trained to keep their distances, isometric, or their order, "
             "isotonic) beside PCA at the same D′, R@1 text→video / video→text:\n\n"
             + table(

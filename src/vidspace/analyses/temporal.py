@@ -1,5 +1,5 @@
-"""Temporal pooling and multi-grained scoring over stored per-frame embeddings (seeds 000,
-001 SUMA, 004 CRET), at no re-embedding cost.
+"""Temporal pooling and multi-grained scoring over stored per-frame embeddings (SUMA,
+arXiv 2302.09473; CRET, Ji et al.), at no re-embedding cost.
 
 For one embedding file with ``frame_emb``:
 
@@ -254,7 +254,7 @@ def plot_temporal(dataset: str, sweeps: Mapping[str, str | Path], out_png: str |
 
 def temporal_section(report) -> str:
     """Pooling again from the stored frames, and multi-grained scoring with beta chosen
-    away from the evaluated split (seeds 000, 001, 004)."""
+    away from the evaluated split (definitions: docs/definitions.md)."""
     datasets, plots, report_dir = report.datasets, report.plots, report.report_dir
     rows, headlines, notes = [], [], []
     for ds, d in datasets.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -131,3 +132,100 @@ def load_config(path: str | Path, check_adapters: bool = True) -> dict:
 
 def reference_variant(config: Mapping) -> str:
     return config["report"].get("reference_variant") or next(iter(config["variants"]))
+
+
+def reference(schema: Mapping | None = None) -> str:
+    """docs/configuration.md: every key of the schema with its type, default and meaning,
+    top-level sections in the schema's order (tests/test_config_reference.py keeps the
+    file current; `python scripts/config_reference.py` writes it)."""
+    schema = schema or load_schema()
+    defs = schema.get("$defs", {})
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from `schemas/config.schema.yaml` by `python scripts/config_reference.py`;",
+        "do not edit. The workflow validates a config against the schema when it starts (a",
+        "misspelt key, a wrong type or an unknown name stops it with one message naming the",
+        "key) and fills in every default listed here, so rules and scripts see the same values.",
+        "Names under `datasets`, `samplings`, `models` and `variants` become path components:",
+        "lowercase `[a-z0-9_-]`.",
+        "",
+        schema.get("description", "").strip(),
+    ]
+    sections = [
+        (key, sub, key in schema.get("required", [])) for key, sub in schema["properties"].items()
+    ]
+    shared = [(name, d) for name, d in defs.items() if d.get("x-shared")]
+    for key, sub, required in sections + [(f"<{n}>", d, True) for n, d in shared]:
+        title = f"`{key}`" if not key.startswith("<") else f"A {key[1:-1]} (`{key}`)"
+        lines += ["", f"## {title}" + ("" if required else " (optional)"), ""]
+        rows: list[tuple[str, str, str, str]] = []
+        _reference_rows(key, sub, defs, rows, seen=set(), top=True)
+        lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
+        lines += [f"| `{k}` | {t} | {d} | {m} |" for k, t, d, m in rows]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _resolve(node: Mapping, defs: Mapping) -> tuple[Mapping, str | None]:
+    ref = node.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        name = ref.rsplit("/", 1)[1]
+        return defs[name], name
+    return node, None
+
+
+def _type_of(node: Mapping) -> str:
+    if "enum" in node:
+        return " \\| ".join(f"`{v}`" for v in node["enum"])
+    if "const" in node:
+        return f"`{node['const']}`"
+    kinds = node.get("type")
+    if "oneOf" in node and not kinds:
+        return " or ".join(_type_of(o) for o in node["oneOf"])
+    text = " or ".join(kinds) if isinstance(kinds, list) else (kinds or "any")
+    if kinds == "array" and "items" in node:
+        text = f"list of {_type_of(node['items'])}"
+    bounds = [f"≥ {node['minimum']}" for _ in [0] if "minimum" in node]
+    bounds += [f"> {node['exclusiveMinimum']}" for _ in [0] if "exclusiveMinimum" in node]
+    bounds += [f"≤ {node['maximum']}" for _ in [0] if "maximum" in node]
+    return text + (f" ({', '.join(bounds)})" if bounds else "")
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _reference_rows(
+    path: str, node: Mapping, defs: Mapping, rows: list, seen: set, top: bool = False
+) -> None:
+    outer = node
+    node, name = _resolve(node, defs)
+    if name and "description" in outer:  # a $ref with a description of its own
+        node = {**node, "description": outer["description"]}
+    if name in seen:
+        rows.append((path, f"a `{name}` entry", "", "as above"))
+        return
+    if name and not top and node.get("x-shared"):
+        # a shared definition (a source): one row here, its fields in its own section
+        rows.append((path, f"a {name} (`<{name}>`)", "", _cell(node["description"])))
+        return
+    seen = seen | ({name} if name else set())
+    default = f"`{json.dumps(node['default'])}`" if "default" in node else ""
+    is_object = node.get("type") == "object" or "properties" in node
+    if not is_object or "description" in node:
+        rows.append((path, _type_of(node), default, _cell(node.get("description", ""))))
+    for key, sub in (node.get("properties") or {}).items():
+        _reference_rows(f"{path}.{key}", sub, defs, rows, seen)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, Mapping):
+        _reference_rows(f"{path}.<name>", extra, defs, rows, seen)
+    for branch in node.get("allOf", []):
+        condition = branch.get("if", {}).get("properties", {})
+        when = "; ".join(
+            f"{k}: {v['const'] if 'const' in v else ', '.join(v.get('enum', []))}"
+            for k, v in condition.items()
+        )
+        for key, sub in (branch.get("then", {}).get("properties") or {}).items():
+            before = len(rows)
+            _reference_rows(f"{path}.{key}", sub, defs, rows, seen)
+            rows[before:] = [(k, t, d, f"({when}) {m}".strip()) for k, t, d, m in rows[before:]]

@@ -1,4 +1,4 @@
-"""Candidate pools (seed 003): each query ranked against C sampled candidates."""
+"""Candidate pools (docs/definitions.md): each query ranked against C sampled candidates."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def pool_metrics(
     seed: int = 0,
     max_elements: int = DEFAULT_CHUNK_ELEMENTS,
 ) -> dict:
-    """Ranking within sampled candidate pools that always hold a relevant item (seed 003).
+    """Ranking within sampled candidate pools that always hold a relevant item.
 
     Each query is ranked against ``pool_size`` candidates: one relevant item (for video→
     text, one of the video's captions drawn at random) and pool_size - 1 others drawn

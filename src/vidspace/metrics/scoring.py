@@ -19,7 +19,8 @@ FRAME_AGGREGATIONS = ("max", "topk", "softmax")
 
 @dataclass(frozen=True)
 class MultiGrained:
-    """Multi-grained similarity (seeds 001 SUMA, 004 CRET), training-free: S = S_g + beta S_l.
+    """Multi-grained similarity (SUMA, arXiv 2302.09473; CRET, Ji et al.), training-free:
+    S = S_g + beta S_l.
 
     S_g is the usual caption-video cosine; S_l aggregates the caption's cosine to each of
     the video's frames: ``max`` over frames, ``topk`` (mean of the ``top_k`` largest), or

@@ -161,9 +161,9 @@ def _retrieval_section(
                     )
                 prow.append([str(c), f"{k / c:.3f}"] + cells)
             out.append(
-                f"Candidate pools (seed 003): each caption ranked against C videos that include "
-                f"its own; text→video R@{k} and its lift over the random baseline K/C:\n\n"
-                + table(["C", "chance K/C"] + models, prow)
+                "Candidate pools (docs/definitions.md): each caption ranked against C videos "
+                f"that include its own; text→video R@{k} and its lift over the random "
+                "baseline K/C:\n\n" + table(["C", "chance K/C"] + models, prow)
             )
         if "comparison" in d:
             comp = read_json(d["comparison"])

@@ -1,4 +1,4 @@
-"""Neural MDS (seed 002): a small network g mapping embeddings to D' dimensions so that
+"""Neural MDS (docs/definitions.md): a small network g mapping embeddings to D' dimensions so that
 distances are kept (``isometric``: d(i, j) = e(g(i), g(j))) or their order is
 (``isotonic``: d(i, j) < d(k, l) => e(g(i), g(j)) < e(g(k), g(l))).
 

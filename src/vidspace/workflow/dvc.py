@@ -53,12 +53,35 @@ def metrics_prefixes() -> tuple[str, ...]:
 PLOTS_PREFIX = "results/plots/"
 
 
+# Snakemake's public API runs, prints or reports a DAG; none hands over its jobs (their
+# shell commands, inputs, outputs, logs). These are the private names used to get them,
+# all in _built_dag() below; tests/test_dvc.py checks each one exists and fails naming
+# the one a Snakemake release renamed.
+PRIVATE_SNAKEMAKE_NAMES = (
+    ("snakemake.api.DAGApi", "workflow_api"),
+    ("snakemake.api.WorkflowApi", "_workflow"),
+    ("snakemake.workflow.Workflow", "_prepare_dag"),
+    ("snakemake.workflow.Workflow", "_build_dag"),
+    ("snakemake.workflow.Workflow", "dag"),
+    ("snakemake.workflow.Workflow", "globals"),
+)
+
+
+def _built_dag(dag_api):
+    """The Snakemake workflow of ``dag_api`` with its DAG built (every job, whatever
+    exists on disk): the one place that uses Snakemake's private API."""
+    workflow = dag_api.workflow_api._workflow
+    workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)
+    workflow._build_dag()
+    return workflow
+
+
 def snakemake_jobs(configfile: str | Path, workdir: str | Path = ".") -> list[dict]:
     """Jobs of the full DAG for ``configfile``: rule, wildcards, inputs, outputs, log, the
     rule's file and the config keys its command reads (``CONFIG_KEYS``, wildcards filled).
 
-    Uses Snakemake's API to build the DAG exactly as a run would (forceall, so every job
-    appears whatever exists on disk).
+    Builds the DAG exactly as a run would (forceall, so every job appears whatever exists
+    on disk), through Snakemake's API and :func:`_built_dag`.
     """
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
@@ -81,36 +104,32 @@ def snakemake_jobs(configfile: str | Path, workdir: str | Path = ".") -> list[di
                 workdir=workdir,
             )
             dag_api = workflow_api.dag(dag_settings=DAGSettings(targets={"all"}, forceall=True))
-            workflow = dag_api.workflow_api._workflow
-            workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)
-            workflow._build_dag()
+            workflow = _built_dag(dag_api)
             declared = workflow.globals["CONFIG_KEYS"]
-            jobs = []
-            for job in workflow.dag.jobs:
-                if not job.shellcmd:
-                    continue
-                rule = job.rule.name
-                if rule not in declared:
-                    raise ValueError(
-                        f"rule {rule!r} is missing from CONFIG_KEYS in rules/common.smk: "
-                        "declare the config keys its command reads"
-                    )
-                wildcards = dict(job.wildcards_dict)
-                rule_file = Path(job.rule.snakefile).resolve()
-                jobs.append(
-                    {
-                        "rule": rule,
-                        "cmd": job.shellcmd.strip(),
-                        "deps": [str(f) for f in job.input],
-                        "outs": [str(f) for f in job.output],
-                        "log": str(job.log[0]),
-                        "snakefile": rule_file.relative_to(workdir).as_posix(),
-                        "config_keys": [k.format(**wildcards) for k in declared[rule]],
-                    }
-                )
+            jobs = [_job(job, declared, workdir) for job in workflow.dag.jobs if job.shellcmd]
     finally:
         os.chdir(cwd)
     return jobs
+
+
+def _job(job, declared: dict, workdir: Path) -> dict:
+    """One Snakemake job as the export needs it (public attributes of a job)."""
+    rule = job.rule.name
+    if rule not in declared:
+        raise ValueError(
+            f"rule {rule!r} is missing from CONFIG_KEYS in rules/common.smk: "
+            "declare the config keys its command reads"
+        )
+    wildcards = dict(job.wildcards_dict)
+    return {
+        "rule": rule,
+        "cmd": job.shellcmd.strip(),
+        "deps": [str(f) for f in job.input],
+        "outs": [str(f) for f in job.output],
+        "log": str(job.log[0]),
+        "snakefile": Path(job.rule.snakefile).resolve().relative_to(workdir).as_posix(),
+        "config_keys": [k.format(**wildcards) for k in declared[rule]],
+    }
 
 
 def stage_name(job: dict) -> str:
