@@ -17,7 +17,7 @@ rule transform:
     shell:
         "python scripts/transform.py --variant {wildcards.variant} --spec {params.spec:q}"
         " --embeddings {input.embeddings} --meta {input.meta} --split {params.split}"
-        " --out {output.embeddings} > {log} 2>&1"
+        " --out {output.embeddings} --out-meta {output.meta} > {log} 2>&1"
 
 
 rule retrieval:

@@ -68,6 +68,43 @@ def get_frames(wildcards):
     return out("sample_frames", "frames", dataset=wildcards.dataset, sampling=sampling)
 
 
+def get_frame_parts(wildcards):
+    """The shards' frames and failure tables, when frames.shards > 1 (else none)."""
+    shards = config["frames"]["shards"]
+    if shards == 1:
+        return {}
+    return {
+        name: [
+            out("sample_frames_shard", kind, shard=k, **wildcards)
+            for k in range(shards)
+        ]
+        for name, kind in (("parts", "frames"), ("part_failures", "failures"))
+    }
+
+
+def get_embedding_parts(wildcards):
+    """The shards' part files, when embed.shards > 1 (else none)."""
+    shards = config["embed"]["shards"]
+    if shards == 1:
+        return {}
+    return {
+        "parts": [
+            out("embed_shard", "part", shard=k, **wildcards) for k in range(shards)
+        ]
+    }
+
+
+def merge_arguments(input, **options):
+    """``--parts a b --part-failures c d`` for the named input lists present (a merge), or
+    nothing (one job)."""
+    found = dict(input.items())
+    return " ".join(
+        f"--{option.replace('_', '-')} " + " ".join(shlex.quote(p) for p in found[name])
+        for option, name in options.items()
+        if name in found
+    )
+
+
 def get_dataset_spec(wildcards):
     return as_json(config["datasets"][wildcards.dataset])
 

@@ -21,84 +21,59 @@ rule download:
         " --failures {output.failures} --videos {output.videos} > {log} 2>&1"
 
 
-# frames.shards: K > 1 splits each sampling job into K jobs over contiguous ranges of the
-# manifest (sample_frames_shard) and a merge (sample_frames) that writes the same files.
+# frames.shards: K > 1 samples each (dataset, sampling) in K jobs over contiguous ranges of
+# the manifest (sample_frames_shard), which sample_frames merges into the same files.
 FRAME_SHARDS = config["frames"]["shards"]
 
-if FRAME_SHARDS > 1:
 
-    rule sample_frames_shard:
-        input:
-            manifest=rules.download.output.manifest,
-            videos=rules.download.output.videos,
-        output:
-            frames="data/frames/{dataset}/{sampling}.shards/{shard}-of-%d.npz"
-            % FRAME_SHARDS,
-            failures="data/frames/{dataset}/{sampling}.shards/{shard}-of-%d.failures.csv"
-            % FRAME_SHARDS,
-        log:
-            "logs/sample_frames_shard/{dataset}/{sampling}/{shard}.log",
-        benchmark:
-            "results/benchmarks/sample_frames_shard/{dataset}/{sampling}/{shard}.tsv"
-        wildcard_constraints:
-            shard=r"\d+",
-        conda:
-            "../envs/vidspace.yaml"
-        threads: 4
-        params:
-            spec=get_sampling_spec,
-            shards=FRAME_SHARDS,
-        shell:
-            "python scripts/sample_frames.py --spec {params.spec:q} --manifest {input.manifest}"
-            " --frames {output.frames} --failures {output.failures} --workers {threads}"
-            " --shard {wildcards.shard} --shards {params.shards} > {log} 2>&1"
+rule sample_frames_shard:
+    input:
+        manifest=rules.download.output.manifest,
+        videos=rules.download.output.videos,
+    output:
+        frames="data/frames/{dataset}/{sampling}.shards/{shard}-of-%d.npz"
+        % FRAME_SHARDS,
+        failures="data/frames/{dataset}/{sampling}.shards/{shard}-of-%d.failures.csv"
+        % FRAME_SHARDS,
+    log:
+        "logs/sample_frames_shard/{dataset}/{sampling}/{shard}.log",
+    benchmark:
+        "results/benchmarks/sample_frames_shard/{dataset}/{sampling}/{shard}.tsv"
+    wildcard_constraints:
+        shard=r"\d+",
+    conda:
+        "../envs/vidspace.yaml"
+    threads: 4
+    params:
+        spec=get_sampling_spec,
+        shards=FRAME_SHARDS,
+    shell:
+        "python scripts/sample_frames.py --spec {params.spec:q} --manifest {input.manifest}"
+        " --frames {output.frames} --failures {output.failures} --workers {threads}"
+        " --shard {wildcards.shard} --shards {params.shards} > {log} 2>&1"
 
-    rule sample_frames:
-        input:
-            manifest=rules.download.output.manifest,
-            parts=lambda wildcards: [
-                out("sample_frames_shard", "frames", shard=k, **wildcards)
-                for k in range(FRAME_SHARDS)
-            ],
-            part_failures=lambda wildcards: [
-                out("sample_frames_shard", "failures", shard=k, **wildcards)
-                for k in range(FRAME_SHARDS)
-            ],
-        output:
-            frames="data/frames/{dataset}/{sampling}/frames.npz",
-            failures="data/frames/{dataset}/{sampling}/failures.csv",
-        log:
-            "logs/sample_frames/{dataset}/{sampling}.log",
-        benchmark:
-            "results/benchmarks/sample_frames/{dataset}/{sampling}.tsv"
-        conda:
-            "../envs/vidspace.yaml"
-        params:
-            spec=get_sampling_spec,
-        shell:
-            "python scripts/merge_frames.py --spec {params.spec:q} --manifest {input.manifest}"
-            " --parts {input.parts} --part-failures {input.part_failures}"
-            " --frames {output.frames} --failures {output.failures} > {log} 2>&1"
 
-else:
-
-    rule sample_frames:
-        input:
-            manifest=rules.download.output.manifest,
-            videos=rules.download.output.videos,
-        output:
-            frames="data/frames/{dataset}/{sampling}/frames.npz",
-            failures="data/frames/{dataset}/{sampling}/failures.csv",
-        log:
-            "logs/sample_frames/{dataset}/{sampling}.log",
-        benchmark:
-            "results/benchmarks/sample_frames/{dataset}/{sampling}.tsv"
-        conda:
-            "../envs/vidspace.yaml"
-        threads: 4
-        params:
-            spec=get_sampling_spec,
-        shell:
-            "python scripts/sample_frames.py --spec {params.spec:q} --manifest {input.manifest}"
-            " --frames {output.frames} --failures {output.failures} --workers {threads}"
-            " > {log} 2>&1"
+rule sample_frames:
+    input:
+        unpack(get_frame_parts),
+        manifest=rules.download.output.manifest,
+        videos=rules.download.output.videos,
+    output:
+        frames="data/frames/{dataset}/{sampling}/frames.npz",
+        failures="data/frames/{dataset}/{sampling}/failures.csv",
+    log:
+        "logs/sample_frames/{dataset}/{sampling}.log",
+    benchmark:
+        "results/benchmarks/sample_frames/{dataset}/{sampling}.tsv"
+    conda:
+        "../envs/vidspace.yaml"
+    threads: 4 if FRAME_SHARDS == 1 else 1
+    params:
+        spec=get_sampling_spec,
+        parts=lambda wildcards, input: merge_arguments(
+            input, parts="parts", part_failures="part_failures"
+        ),
+    shell:
+        "python scripts/sample_frames.py --spec {params.spec:q} --manifest {input.manifest}"
+        " --frames {output.frames} --failures {output.failures} --workers {threads}"
+        " {params.parts} > {log} 2>&1"

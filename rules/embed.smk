@@ -1,5 +1,5 @@
 # embed.shards: K > 1 splits each (dataset, model) job into K batch-aligned GPU jobs
-# (embed_shard) and a CPU merge (embed) that writes the same file, byte for byte.
+# (embed_shard), which embed merges on the CPU into the same files, byte for byte.
 SHARDS = config["embed"]["shards"]
 EMBED_PARAMS = dict(
     spec=get_model_spec,
@@ -12,84 +12,58 @@ EMBED_PARAMS = dict(
     ),
 )
 
-if SHARDS > 1:
 
-    rule embed_shard:
-        input:
-            frames=get_frames,
-            manifest=rules.download.output.manifest,
-            captions=rules.download.output.captions,
-        output:
-            part="results/embeddings/{dataset}/{model}.shards/{shard}-of-%d.npz"
-            % SHARDS,
-        log:
-            "logs/embed_shard/{dataset}/{model}/{shard}.log",
-        benchmark:
-            "results/benchmarks/embed_shard/{dataset}/{model}/{shard}.tsv"
-        wildcard_constraints:
-            shard=r"\d+",
-        conda:
-            "../envs/vidspace.yaml"
-        resources:
-            gpu=1,
-        params:
-            **EMBED_PARAMS,
-            shards=SHARDS,
-        shell:
-            "python scripts/embed.py --model {wildcards.model} --spec {params.spec:q}"
-            " --frames {input.frames} --manifest {input.manifest} --captions {input.captions}"
-            " --device {params.device} --batch-size {params.batch_size} {params.workers}"
-            " --shard {wildcards.shard} --shards {params.shards} --out {output.part} > {log} 2>&1"
+rule embed_shard:
+    input:
+        frames=get_frames,
+        manifest=rules.download.output.manifest,
+        captions=rules.download.output.captions,
+    output:
+        part="results/embeddings/{dataset}/{model}.shards/{shard}-of-%d.npz" % SHARDS,
+    log:
+        "logs/embed_shard/{dataset}/{model}/{shard}.log",
+    benchmark:
+        "results/benchmarks/embed_shard/{dataset}/{model}/{shard}.tsv"
+    wildcard_constraints:
+        shard=r"\d+",
+    conda:
+        "../envs/vidspace.yaml"
+    resources:
+        gpu=1,
+    params:
+        **EMBED_PARAMS,
+        shards=SHARDS,
+    shell:
+        "python scripts/embed.py --model {wildcards.model} --spec {params.spec:q}"
+        " --frames {input.frames} --manifest {input.manifest} --captions {input.captions}"
+        " --device {params.device} --batch-size {params.batch_size} {params.workers}"
+        " --shard {wildcards.shard} --shards {params.shards} --out {output.part} > {log} 2>&1"
 
-    rule embed:
-        input:
-            parts=lambda wildcards: [
-                out("embed_shard", "part", shard=k, **wildcards) for k in range(SHARDS)
-            ],
-            frames=get_frames,
-            manifest=rules.download.output.manifest,
-            captions=rules.download.output.captions,
-        output:
-            embeddings="results/embeddings/{dataset}/{model}.npz",
-            meta="results/embeddings/{dataset}/{model}.json",
-            run="results/embeddings/{dataset}/{model}.run.json",
-        log:
-            "logs/embed/{dataset}/{model}.log",
-        benchmark:
-            "results/benchmarks/embed/{dataset}/{model}.tsv"
-        conda:
-            "../envs/vidspace.yaml"
-        params:
-            spec=get_model_spec,
-        shell:
-            "python scripts/merge_embeddings.py --model {wildcards.model}"
-            " --spec {params.spec:q} --parts {input.parts} --frames {input.frames}"
-            " --manifest {input.manifest} --captions {input.captions}"
-            " --out {output.embeddings} > {log} 2>&1"
 
-else:
-
-    rule embed:
-        input:
-            frames=get_frames,
-            manifest=rules.download.output.manifest,
-            captions=rules.download.output.captions,
-        output:
-            embeddings="results/embeddings/{dataset}/{model}.npz",
-            meta="results/embeddings/{dataset}/{model}.json",
-            run="results/embeddings/{dataset}/{model}.run.json",
-        log:
-            "logs/embed/{dataset}/{model}.log",
-        benchmark:
-            "results/benchmarks/embed/{dataset}/{model}.tsv"
-        conda:
-            "../envs/vidspace.yaml"
-        resources:
-            gpu=1,
-        params:
-            **EMBED_PARAMS,
-        shell:
-            "python scripts/embed.py --model {wildcards.model} --spec {params.spec:q}"
-            " --frames {input.frames} --manifest {input.manifest} --captions {input.captions}"
-            " --device {params.device} --batch-size {params.batch_size} {params.workers}"
-            " --out {output.embeddings} > {log} 2>&1"
+rule embed:
+    input:
+        unpack(get_embedding_parts),
+        frames=get_frames,
+        manifest=rules.download.output.manifest,
+        captions=rules.download.output.captions,
+    output:
+        embeddings="results/embeddings/{dataset}/{model}.npz",
+        meta="results/embeddings/{dataset}/{model}.json",
+        run="results/embeddings/{dataset}/{model}.run.json",
+    log:
+        "logs/embed/{dataset}/{model}.log",
+    benchmark:
+        "results/benchmarks/embed/{dataset}/{model}.tsv"
+    conda:
+        "../envs/vidspace.yaml"
+    resources:
+        gpu=1 if SHARDS == 1 else 0,  # merging the shards needs no GPU
+    params:
+        **EMBED_PARAMS,
+        parts=lambda wildcards, input: merge_arguments(input, parts="parts"),
+    shell:
+        "python scripts/embed.py --model {wildcards.model} --spec {params.spec:q}"
+        " --frames {input.frames} --manifest {input.manifest} --captions {input.captions}"
+        " --device {params.device} --batch-size {params.batch_size} {params.workers}"
+        " --out {output.embeddings} --meta {output.meta} --run-facts {output.run}"
+        " {params.parts} > {log} 2>&1"

@@ -18,8 +18,17 @@ def main() -> None:
         help="evaluation split: fitted parts learn from the train split when it is disjoint",
     )
     p.add_argument("--out", required=True)
+    p.add_argument("--out-meta", help="the variant's sidecar JSON (default: beside --out)")
     a = p.parse_args()
-    transform(a.embeddings, a.out, a.variant, a.spec, a.split, a.meta)
+    transform(
+        a.embeddings,
+        a.out,
+        name=a.variant,
+        spec=a.spec,
+        split=a.split,
+        meta_path=a.meta,
+        out_meta_path=a.out_meta,
+    )
 
 
 if __name__ == "__main__":

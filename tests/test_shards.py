@@ -1,5 +1,6 @@
-"""Sharded embedding: K batch-aligned shard jobs merged into the file one job writes, byte
-for byte; a merge that cannot be complete refuses and names what is missing."""
+"""Sharded frames and embeddings (vidspace.core.sharding): K shard jobs merged into the
+files one job writes, byte for byte; a merge that cannot be complete refuses and names
+what is missing or foreign."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pytest
 import yaml
 from conftest import TINY_CONFIG, make_workdir, snakemake
 
+from vidspace.core.sharding import shard_range
 from vidspace.frames import save_frames
-from vidspace.models.stage import embed_dataset, merge_shards, shard_range
+from vidspace.models.stage import embed_dataset, merge_shards
 from vidspace.testing.checkpoints import build_checkpoint
 
 
@@ -26,14 +28,14 @@ def test_shard_ranges_tile_the_rows_in_whole_batches():
     for n in (0, 1, 7, 23, 64, 100):
         for batch in (1, 8):
             for shards in (1, 2, 3, 5, 40):
-                ranges = [shard_range(n, batch, (k, shards)) for k in range(shards)]
+                ranges = [shard_range(n, k, shards, unit=batch) for k in range(shards)]
                 assert ranges[0][0] == 0 and ranges[-1][1] == n
                 assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
                 # every boundary but the end is a batch boundary: batches are unchanged
                 assert all(a % batch == 0 for a, _ in ranges)
     for bad in ((0, 0), (3, 3), (-1, 2)):
         with pytest.raises(ValueError, match="shards must be"):
-            shard_range(10, 2, bad)
+            shard_range(10, *bad, unit=2)
 
 
 @pytest.fixture(scope="module")
@@ -161,10 +163,10 @@ def test_a_frames_merge_refuses_missing_foreign_or_misordered_shards(tiny_run, t
     parts, failures = _sample_parts(raw, tmp_path, 3, spec)
     out, failed = tmp_path / "frames.npz", tmp_path / "failures.csv"
     parts[1].rename(tmp_path / "gone.npz")
-    with pytest.raises(ValueError, match="1 shard files are missing.*1-of-3.npz"):
+    with pytest.raises(ValueError, match=r"shards \[1\] of 3 are missing.*1-of-3.npz"):
         merge_frame_parts(parts, failures, manifest, out, failed, **spec)
     (tmp_path / "gone.npz").rename(parts[1])
-    with pytest.raises(ValueError, match="sampled with .* rerun it"):
+    with pytest.raises(ValueError, match=r"another frames job \(its sampling differs"):
         merge_frame_parts(parts, failures, manifest, out, failed, **{**spec, "num_frames": 3})
     with pytest.raises(ValueError, match="is shard 2 of 3, expected 0 of 3"):
         merge_frame_parts(parts[::-1], failures[::-1], manifest, out, failed, **spec)
@@ -172,7 +174,7 @@ def test_a_frames_merge_refuses_missing_foreign_or_misordered_shards(tiny_run, t
     table = pd.read_parquet(manifest)
     other = tmp_path / "manifest.parquet"
     pd.concat([table.iloc[:1], table]).to_parquet(other)
-    with pytest.raises(ValueError, match="belongs to another manifest"):
+    with pytest.raises(ValueError, match=r"another frames job \(its manifest differs"):
         merge_frame_parts(parts, failures, other, out, failed, **spec)
     assert not out.exists() and not failed.exists()
 

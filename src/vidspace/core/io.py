@@ -163,9 +163,13 @@ def validate_embeddings(arrays: Mapping[str, np.ndarray], source: str = "embeddi
 
 
 def save_embeddings(
-    path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping
+    path: str | os.PathLike,
+    arrays: Mapping[str, np.ndarray],
+    meta: Mapping,
+    meta_path: str | os.PathLike | None = None,
 ) -> None:
-    """Write the .npz contract plus its sidecar JSON (same stem, ``.json``), both atomically."""
+    """Write the .npz contract plus its sidecar JSON (``meta_path``, by default the same
+    stem with ``.json``), both atomically."""
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     for key in ("video_ids", "text_ids", "categories", "split"):
         if key in arrays:
@@ -175,7 +179,7 @@ def save_embeddings(
     validate_embeddings(arrays, str(path))
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)
-    write_json(sidecar_path(path), dict(meta))
+    write_json(meta_path or sidecar_path(path), dict(meta))
 
 
 def load_embeddings(path: str | os.PathLike, frames: bool = False) -> dict[str, np.ndarray]:

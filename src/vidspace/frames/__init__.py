@@ -10,7 +10,7 @@ from vidspace.frames.decode import (
     read_clip,
     uniform_indices,
 )
-from vidspace.frames.stage import merge_frame_parts, sample_frames, shard_range
+from vidspace.frames.stage import merge_frame_parts, sample_frames
 from vidspace.frames.store import (
     FrameStore,
     TimedFrames,
@@ -33,6 +33,5 @@ __all__ = [
     "read_clip",
     "sample_frames",
     "save_frames",
-    "shard_range",
     "uniform_indices",
 ]

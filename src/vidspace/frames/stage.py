@@ -3,16 +3,17 @@ table, in one job or as contiguous shards merged into the same bytes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
-from vidspace.core.io import load_npz, read_table, write_failures
+from vidspace.core.io import read_failures, read_table, write_failures
+from vidspace.core.sharding import header, read_parts, shard_range
 from vidspace.frames.decode import DEFAULT_MAX_SIDE, read_clip
 from vidspace.frames.store import FrameStore, _mmap_member, save_frames
 
@@ -47,12 +48,8 @@ def sample_frames(
     if shard is not None:
         start, stop = shard_range(len(rows), shard, shards)
         rows = rows[start:stop]
-        extra = {
-            "shard": np.int64(shard),
-            "shards": np.int64(shards),
-            "manifest_rows": np.array([start, stop], np.int64),
-            "sampling": np.array(_sampling_key(method, num_frames, max_side, fps, backend)),
-        }
+        job = _job(manifest, method, num_frames, max_side, fps, backend)
+        extra = header(job, shard, shards, {"videos": [start, stop]})
 
     def read(row):
         try:
@@ -103,25 +100,22 @@ def sample_frames(
     return {"n_videos": len(ids), "n_failed": len(failures)}
 
 
-def _sampling_key(
+def _job(
+    manifest,
     method: str = "uniform",
     num_frames: int = 8,
     max_side: int | None = DEFAULT_MAX_SIDE,
     fps: float | None = None,
     backend: str = "pyav",
-) -> str:
-    """The sampling settings as a canonical string: a shard records it, the merge checks
-    it (defaults as :func:`sample_frames` applies them)."""
+) -> dict[str, str]:
+    """What a frames shard must share with the others: the sampling settings (canonical,
+    defaults as :func:`sample_frames` applies them) and the manifest's videos."""
     spec = {"method": method, "num_frames": num_frames, "max_side": max_side, "fps": fps}
-    return json.dumps({**spec, "backend": backend}, sort_keys=True)
-
-
-def shard_range(n: int, shard: int, shards: int) -> tuple[int, int]:
-    """Rows [start, stop) of shard ``shard`` of ``shards`` contiguous, near-equal shards
-    of n rows (shards beyond n rows are empty)."""
-    if shards < 1 or not 0 <= shard < shards:
-        raise ValueError(f"shard {shard} of {shards}: need 0 <= shard < shards")
-    return n * shard // shards, n * (shard + 1) // shards
+    ids = "\n".join(manifest["video_id"].astype(str))
+    return {
+        "sampling": json.dumps({**spec, "backend": backend}, sort_keys=True),
+        "manifest": hashlib.sha256(ids.encode()).hexdigest(),
+    }
 
 
 def _none_decoded(n: int, manifest_path, failures: list[dict]):
@@ -131,17 +125,7 @@ def _none_decoded(n: int, manifest_path, failures: list[dict]):
     )
 
 
-PART_KEYS = (
-    "shard",
-    "shards",
-    "manifest_rows",
-    "sampling",
-    "video_ids",
-    "frame_sizes",
-    "decoded_sizes",
-    "frame_indices",
-    "frame_times",
-)
+PART_KEYS = ("video_ids", "frame_sizes", "decoded_sizes", "frame_indices", "frame_times")
 
 
 def merge_frame_parts(
@@ -153,46 +137,27 @@ def merge_frame_parts(
     **sampling,
 ) -> dict:
     """Join the K parts of a sharded sampling into ``frames.npz`` and the failures table,
-    byte-identical to an unsharded run. Refuses parts that are missing (naming them), were
-    sampled with another spec, disagree on K, or do not account for every manifest row
-    once, in order. Pixels are streamed from the memory-mapped parts."""
-    key = _sampling_key(**sampling)
-    missing = [str(p) for p in [*part_paths, *failure_paths] if not Path(p).exists()]
+    byte-identical to an unsharded run; the parts are checked as
+    :func:`vidspace.core.sharding.read_parts` says (another sampling spec or another
+    manifest is another job). Pixels are streamed from the memory-mapped parts."""
+    manifest = read_table(manifest_path)
+    missing = [str(p) for p in failure_paths if not Path(p).exists()]
     if missing or len(part_paths) != len(failure_paths):
         raise ValueError(
-            f"cannot merge frames: {len(missing)} shard files are missing "
+            f"cannot merge frames: {len(missing)} failure tables of the shards are missing "
             f"({', '.join(missing[:5])}); rerun those shards"
         )
-    ids = read_table(manifest_path)["video_id"].astype(str).tolist()
+    parts = read_parts(
+        part_paths,
+        _job(manifest, **sampling),
+        {"videos": len(manifest)},
+        "frames",
+        keys=PART_KEYS,  # the pixels stay on disk: mapped below
+    )
     clips, video_ids, indices, times, decoded, failures = [], [], [], [], [], []
-    position = 0
-    for k, (path, failure_path) in enumerate(zip(part_paths, failure_paths, strict=True)):
-        data = load_npz(path, PART_KEYS)  # the pixels stay on disk: mapped below
-        if "shard" not in data:
-            raise ValueError(f"{path} is not a frames shard (no shard number)")
-        shard, shards = int(data["shard"]), int(data["shards"])
-        start, stop = (int(x) for x in data["manifest_rows"])
-        if (shard, shards) != (k, len(part_paths)):
-            raise ValueError(
-                f"{path} is shard {shard} of {shards}, expected {k} of {len(part_paths)}"
-            )
-        if str(data["sampling"]) != key:
-            raise ValueError(
-                f"{path} was sampled with {str(data['sampling'])}, not {key}: rerun it"
-            )
-        part_ids = data["video_ids"].tolist()
-        arrays = {m: data[m] for m in ("frame_sizes", "decoded_sizes", "frame_indices")}
-        arrays["frame_times"] = data["frame_times"]
-        part_failures = pd.read_csv(failure_path, dtype=str, keep_default_na=False)
-        failed = part_failures["video_id"].tolist()
-        if start != position or sorted(part_ids + failed) != sorted(ids[start:stop]):
-            raise ValueError(
-                f"{path} covers manifest rows {start}..{stop} ({len(part_ids)} sampled, "
-                f"{len(failed)} failed), which do not follow on from row {position} of "
-                f"{manifest_path}: it belongs to another manifest; rerun the shards"
-            )
-        position = stop
-        failures += part_failures.to_dict("records")
+    for path, failure_path, (_, arrays) in zip(part_paths, failure_paths, parts, strict=True):
+        failures += read_failures(failure_path).to_dict("records")
+        part_ids = arrays["video_ids"].tolist()
         if not part_ids:
             continue
         t = arrays["frame_indices"].shape[1]
@@ -207,8 +172,7 @@ def merge_frame_parts(
         indices.append(arrays["frame_indices"])
         times.append(arrays["frame_times"])
         decoded.append(arrays["decoded_sizes"])
-    if position != len(ids):
-        raise ValueError(f"the shards cover {position} of the {len(ids)} manifest rows")
+    ids = manifest["video_id"]
     if not clips:
         _none_decoded(len(ids), manifest_path, failures)
     write_failures(failures_path, failures)

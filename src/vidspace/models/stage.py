@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from vidspace.core.io import atomic_path, read_table, reading, save_embeddings, write_json
+from vidspace.core.io import atomic_path, read_table, save_embeddings, write_json
 from vidspace.core.linalg import pool_frames
+from vidspace.core.sharding import HEADER, header, read_parts, shard_range
 from vidspace.frames import TimedFrames, load_frame_times, load_frames
 from vidspace.models import Encoder, load
 from vidspace.models.aligned import Alignment
@@ -240,19 +241,6 @@ class _Job:
         return store
 
 
-def shard_range(n: int, batch: int, shard: tuple[int, int] | None) -> tuple[int, int]:
-    """Rows [start, stop) of shard ``(k, K)`` (k from 0): whole batches of ``batch`` rows,
-    the k-th of K near-equal runs of them, so every batch is the one an unsharded job
-    computes (same rows, same padding) and the merged file is byte-identical to it."""
-    if shard is None:
-        return 0, n
-    k, shards = shard
-    if shards < 1 or not 0 <= k < shards:
-        raise ValueError(f"shard {k} of {shards}: shards must be >= 1 and 0 <= shard < shards")
-    batches = -(-n // batch)
-    return min(n, k * batches // shards * batch), min(n, (k + 1) * batches // shards * batch)
-
-
 def embed_dataset(
     frames_path: str | Path,
     manifest_path: str | Path,
@@ -264,6 +252,8 @@ def embed_dataset(
     batch_size: int = 16,
     num_workers: int | None = None,
     shard: tuple[int, int] | None = None,
+    meta_path: str | Path | None = None,
+    run_path: str | Path | None = None,
 ) -> dict:
     """Embed every sampled video and every caption of a video that was sampled.
 
@@ -283,8 +273,13 @@ def embed_dataset(
         "pooling": getattr(encoder, "pooling", None),
         "aligns": hasattr(encoder, "align"),
     }
-    v0, v1 = shard_range(len(job.video_ids), batch_size, shard)
-    t0, t1 = shard_range(len(job.kept), batch_size * 8, shard) if encoder.has_text else (0, 0)
+    whole = (0, 1)  # an unsharded job: shard 0 of 1
+    v0, v1 = shard_range(len(job.video_ids), *(shard or whole), unit=batch_size)
+    t0, t1 = (
+        shard_range(len(job.kept), *(shard or whole), unit=batch_size * 8)
+        if encoder.has_text
+        else (0, 0)
+    )
     if shard is not None and v0 == v1 and t0 == t1:
         logger.warning(
             "shard %d of %d is empty: %d videos make %d batches of %d",
@@ -336,22 +331,31 @@ def embed_dataset(
         **stats,
     }
     if shard is None:
-        meta = _finish(job, video_rows, text_rows, props, model_name, spec, device, out_path, run)
+        meta = _finish(
+            job,
+            video_rows,
+            text_rows,
+            props,
+            model_name,
+            spec,
+            device,
+            out_path,
+            run,
+            (meta_path, run_path),
+        )
     else:
         meta = _save_part(
             out_path,
             video_rows,
             text_rows,
-            {
-                "model": model_name,
-                "job": job.fingerprint(model_name, spec),
-                "shard": shard[0],
-                "shards": shard[1],
-                "video_range": [v0, v1],
-                "text_range": [t0, t1],
-                "props": props,
-                "run": run,
-            },
+            header(
+                {"model spec, videos or captions": job.fingerprint(model_name, spec)},
+                *shard,
+                {"video": [v0, v1], "text": [t0, t1]},
+                model=model_name,
+                props=props,
+                run=run,
+            ),
         )
     shards.remove()
     return meta
@@ -363,12 +367,13 @@ def _encode_part(encoder, kind, items, batch_size, desc, shards, num_workers, st
     return encode_all(encoder, kind, items, batch_size, desc, shards, num_workers, stats=stats)
 
 
-def _save_part(path, video_rows, text_rows, meta: dict) -> dict:
-    arrays = {"video_rows": video_rows, "meta": np.array(json.dumps(meta, sort_keys=True))}
+def _save_part(path, video_rows, text_rows, part: dict) -> dict:
+    arrays = {"video_rows": video_rows, **part}
     if text_rows is not None:
         arrays["text_rows"] = text_rows
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)
+    meta = json.loads(str(part[HEADER]))
     logger.info(
         "shard %d of %d: %d videos, %d captions",
         meta["shard"],
@@ -387,46 +392,26 @@ def merge_shards(
     model_name: str,
     spec: dict,
     out_path: str | Path,
+    meta_path: str | Path | None = None,
+    run_path: str | Path | None = None,
 ) -> dict:
     """Join the K part files of a sharded embed job into the embedding file, refusing parts
     that are missing, belong to another job (model, spec, videos or captions changed) or
     do not tile the rows; a fit on the train split (``aligned``) runs here, on all rows."""
     job = _Job(frames_path, manifest_path, captions_path)
-    expected = job.fingerprint(model_name, spec)
-    parts = {}
-    for path in part_paths:
-        path = Path(path)
-        if not path.exists():
-            continue
-        with reading(path), np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            rows = (data["video_rows"], data["text_rows"] if "text_rows" in data else None)
-        if meta["job"] != expected:
-            raise ValueError(
-                f"{path} belongs to another embed job (the model spec, videos or captions "
-                "changed since it was written): rerun its shard"
-            )
-        parts[meta["shard"]] = (meta, *rows)
-    counts = {meta["shards"] for meta, *_ in parts.values()}
-    total = counts.pop() if len(counts) == 1 else len(part_paths)
-    missing = sorted(set(range(total)) - set(parts))
-    if missing or counts:
-        raise ValueError(
-            f"{model_name}: cannot merge: shards {missing} of {total} are missing "
-            f"({[str(p) for p in part_paths if not Path(p).exists()][:5]}) or the parts "
-            "disagree on the number of shards; rerun them"
-        )
-    ordered = [parts[k] for k in range(total)]
-    for kind, n in (("video", len(job.video_ids)), ("text", len(job.kept))):
-        ranges = [meta[f"{kind}_range"] for meta, *_ in ordered]
-        if kind == "text" and not ordered[0][0]["props"]["has_text"]:
-            continue
-        if (
-            ranges[0][0] != 0
-            or ranges[-1][1] != n
-            or any(a[1] != b[0] for a, b in zip(ranges, ranges[1:], strict=False))
-        ):
-            raise ValueError(f"{model_name}: the shards' {kind} rows {ranges} do not tile 0..{n}")
+
+    def totals(first: dict) -> dict[str, int]:
+        return {"video": len(job.video_ids), "text": len(job.kept) * first["props"]["has_text"]}
+
+    parts = read_parts(
+        part_paths,
+        {"model spec, videos or captions": job.fingerprint(model_name, spec)},
+        totals,
+        "embed",
+        keys=("video_rows", "text_rows"),
+    )
+    ordered = [(facts, arrays["video_rows"], arrays.get("text_rows")) for facts, arrays in parts]
+    total = len(ordered)
 
     def join(i: int):
         blocks = [part[i] for part in ordered if part[i] is not None and len(part[i])]
@@ -445,10 +430,23 @@ def merge_shards(
             k for k, (meta, v, t) in enumerate(ordered) if not len(v) and (t is None or not len(t))
         ],
     }
-    return _finish(job, join(1), join(2), props, model_name, spec, run["device"], out_path, run)
+    return _finish(
+        job,
+        join(1),
+        join(2),
+        props,
+        model_name,
+        spec,
+        run["device"],
+        out_path,
+        run,
+        (meta_path, run_path),
+    )
 
 
-def _finish(job, video_rows, text_rows, props, model_name, spec, device, out_path, run) -> dict:
+def _finish(
+    job, video_rows, text_rows, props, model_name, spec, device, out_path, run, paths=(None, None)
+) -> dict:
     """Pool, align and write the embedding file, its sidecar and its run facts."""
     arrays = dict(job.base)
     if props["frame_level"]:  # pooled here, from the same rows the file keeps
@@ -492,8 +490,9 @@ def _finish(job, video_rows, text_rows, props, model_name, spec, device, out_pat
         "device": device,
         **info,
     }
-    save_embeddings(out_path, arrays, meta)
-    write_json(run_facts_path(out_path), run)
+    meta_path, run_path = paths
+    save_embeddings(out_path, arrays, meta, meta_path)
+    write_json(run_path or run_facts_path(out_path), run)
     logger.info("%s: %d videos x %d dims in %.1fs", model_name, *video_emb.shape, run["seconds"])
     return meta | run
 

@@ -297,6 +297,7 @@ def transform(
     spec: dict,
     split: str = "all",
     meta_path: str | Path | None = None,
+    out_meta_path: str | Path | None = None,
 ) -> dict:
     """The transform stage: one variant of an embedding file.
 
@@ -317,12 +318,12 @@ def transform(
             "skipped": str(exc),
             "fits": {},
         }
-        save_embeddings(out_path, out, {"variant": name, "spec": spec, **meta})
+        save_embeddings(out_path, out, {"variant": name, "spec": spec, **meta}, out_meta_path)
         logger.warning("%s: skipped: %s", name, exc)
         return meta
     if source.get("align_fit_on"):
         meta["fits"] = {"model alignment": source["align_fit_on"], **meta["fits"]}
     meta = {"variant": name, "spec": spec, "source": source.get("model"), **meta}
-    save_embeddings(out_path, out, meta)
+    save_embeddings(out_path, out, meta, out_meta_path)
     logger.info("%s: %s, %.0f bytes per vector", name, spec, meta["bytes_per_vector"])
     return meta
