@@ -47,7 +47,7 @@ def test_the_removed_short_side_key_is_named_with_what_replaced_it():
 @pytest.mark.parametrize("shards", [0, -2, 1.5, "4"])
 def test_embed_shards_must_be_a_positive_integer(shards):
     config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
-    config["embed"]["shards"] = shards
+    config["embed"] = {"shards": shards}
     with pytest.raises(ConfigError, match="embed.shards"):
         validate_config(config)
 
@@ -120,3 +120,29 @@ def test_the_configuration_reference_is_current():
     assert current == reference(), "run: python scripts/config_reference.py"
     for key in ("samplings.<name>.max_side", "variants.<name>.rescore", "clustering.dec"):
         assert f"`{key}`" in current
+
+
+def test_schema_defaults_agree_with_the_stage_functions():
+    """The schema holds the defaults the workflow fills in; the functions behind the stages
+    keep defaults of their own for callers outside the workflow. They must agree."""
+    import inspect
+
+    from vidspace.core.config import defaults_for
+    from vidspace.datasets.synthetic import generate
+    from vidspace.frames import sample_frames
+
+    def signature_defaults(fn, names):
+        params = inspect.signature(fn).parameters
+        return {n: params[n].default for n in names}
+
+    synthetic = defaults_for("dataset", {"adapter": "synthetic", "options": {}})["options"]
+    assert synthetic == signature_defaults(generate, synthetic)
+    sampling = defaults_for("sampling", {"method": "uniform", "num_frames": 8})
+    assert sampling == signature_defaults(sample_frames, sampling)
+    variant = defaults_for("variant", {"kind": "float32", "scoring": "multi_grained"})
+    from vidspace.metrics.scoring import MultiGrained
+
+    fields = MultiGrained.__dataclass_fields__
+    assert {k: variant[k] for k in ("aggregation", "top_k", "temperature")} == {
+        k: fields[k].default for k in ("aggregation", "top_k", "temperature")
+    }

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from vidspace.analyses import Analysis, Figure, Input
+from vidspace.core.config import defaults_for
 from vidspace.core.io import (
     eval_rows,
     load_embeddings,
@@ -113,7 +114,9 @@ def build_search(
         index = faiss.IndexScalarQuantizer(d, qtype, faiss.METRIC_INNER_PRODUCT)
         name = f"IndexScalarQuantizer({SQ_TYPES[kind]})"
     elif kind == "faiss_pq":
-        m, nbits = int(spec.get("m", max(1, d // 8))), int(spec.get("nbits", 8))
+        from vidspace.variants import pq_shape
+
+        m, nbits = pq_shape(defaults_for("variant", spec), d)
         index = faiss.IndexPQ(d, m, nbits, faiss.METRIC_INNER_PRODUCT)
         name = f"IndexPQ(m={m}, nbits={nbits})"
     else:

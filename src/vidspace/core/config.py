@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 
 import jsonschema
@@ -26,15 +27,46 @@ def load_schema(path: str | Path | None = None) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def fill_defaults(config: dict, schema: Mapping) -> dict:
-    """Set every absent key that has a ``default:`` in the schema, in place (nested objects
-    too, a defaulted object first). The schema is the one place a default is written."""
+def fill_defaults(config: dict, schema: Mapping, defs: Mapping | None = None) -> dict:
+    """Set every absent key that has a ``default:`` in the schema, in place: nested
+    objects, every entry of a mapping (``additionalProperties``: each dataset, sampling,
+    model, variant), ``$ref``'d definitions, and the defaults of an ``allOf`` branch whose
+    ``if`` the entry satisfies (a variant's kind, its scoring). The schema is the one place
+    a default is written."""
+    defs = schema.get("$defs", {}) if defs is None else defs
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        schema = defs[ref.rsplit("/", 1)[1]]
     for key, sub in (schema.get("properties") or {}).items():
         if key not in config and "default" in sub:
             config[key] = copy.deepcopy(sub["default"])
         if isinstance(config.get(key), dict):
-            fill_defaults(config[key], sub)
+            fill_defaults(config[key], sub, defs)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, Mapping):
+        declared = set(schema.get("properties") or {})
+        for key, value in config.items():
+            if key not in declared and isinstance(value, dict):
+                fill_defaults(value, extra, defs)
+    for branch in schema.get("allOf", []):
+        condition = branch.get("if")
+        if condition is not None and jsonschema.Draft202012Validator(condition).is_valid(config):
+            fill_defaults(config, branch.get("then", {}), defs)
     return config
+
+
+@cache
+def _definition(name: str) -> dict:
+    schema = load_schema()
+    return {**schema["$defs"][name], "$defs": schema["$defs"]}
+
+
+def defaults_for(definition: str, spec: Mapping) -> dict:
+    """A copy of ``spec`` (an entry such as a variant or a sampling) with the defaults of
+    its schema definition filled in: what the workflow's validation gives the stages, for
+    specs built in code (the dimensions analysis' variants, an API call)."""
+    schema = _definition(definition)
+    return fill_defaults(copy.deepcopy(dict(spec)), schema, schema["$defs"])
 
 
 def validate_config(
@@ -228,4 +260,9 @@ def _reference_rows(
         for key, sub in (branch.get("then", {}).get("properties") or {}).items():
             before = len(rows)
             _reference_rows(f"{path}.{key}", sub, defs, rows, seen)
-            rows[before:] = [(k, t, d, f"({when}) {m}".strip()) for k, t, d, m in rows[before:]]
+            rows[before:] = [
+                (k, "as above", d, f"the default when {when}")
+                if t == "any"
+                else (k, t, d, f"({when}) {m}".strip())
+                for k, t, d, m in rows[before:]
+            ]

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from vidspace.core.config import defaults_for
 from vidspace.core.io import write_failures, write_table
 from vidspace.datasets.tables import (
     CAPTION_COLUMNS,
@@ -82,7 +83,10 @@ def download(
     """Run one adapter and write its manifest, captions and failures tables."""
     video_dir = Path(video_dir)
     video_dir.mkdir(parents=True, exist_ok=True)
-    result = get_adapter(adapter)(video_dir, dict(options), seed)
+    # the schema's defaults for this adapter's options (as validation fills them), also
+    # for a call that does not come from a validated config
+    options = defaults_for("dataset", {"adapter": adapter, "options": dict(options)})["options"]
+    result = get_adapter(adapter)(video_dir, options, seed)
     validate_tables(result.manifest, result.captions, f"dataset adapter {adapter!r}")
     root = Path(manifest_path).resolve().parent
     result.manifest["path"] = [

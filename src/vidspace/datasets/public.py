@@ -164,11 +164,11 @@ def msrvtt(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
     ``videos`` (a folder or archive holding video<N>.mp4), ``limit`` (per part).
     """
     downloads = video_dir.parent / "downloads"
-    split = options.get("split", "1k-A")
+    split = options["split"]
     if split not in MSRVTT_SPLITS:
         raise ValueError(f"msrvtt: split must be one of {list(MSRVTT_SPLITS)}, got {split!r}")
     parts = split.split("+")
-    all_captions = options.get("captions", "first") == "all"
+    all_captions = options["captions"] == "all"
     data = None
     if options.get("data"):
         data = _read_json(resolve(options["data"], downloads, "msrvtt data"), "msrvtt data")
@@ -268,8 +268,8 @@ def _youtube_set(
     files, file_failures = download_clips(
         clips.values(),
         video_dir,
-        workers=int(options.get("workers", 4)),
-        max_height=int(options.get("max_height", 480)),
+        workers=int(options["workers"]),
+        max_height=int(options["max_height"]),
     )
     youtube_of = {clip.video_id: youtube_id for youtube_id, clip in clips.items()}
     failures = []
@@ -354,15 +354,15 @@ def youcook2(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
     """YouCook2 segments (one clip per annotated step), recipe type as the category.
 
     options: ``annotations`` (youcookii_annotations_trainval.json), ``labels``
-    (label_foodtype.csv, for recipe names instead of ids), ``subset`` (default
-    ``validation``), ``limit`` (videos), ``workers``, ``max_height``.
+    (label_foodtype.csv, for recipe names instead of ids), ``subset``, ``limit`` (videos),
+    ``workers``, ``max_height``.
     """
     downloads = video_dir.parent / "downloads"
     data = _read_json(
         resolve(options["annotations"], downloads, "youcook2 annotations"), "youcook2 annotations"
     )
     recipe_names = _recipe_names(options.get("labels"), downloads)
-    subset = options.get("subset", "validation")
+    subset = options["subset"]
     videos = [(k, v) for k, v in data.get("database", {}).items() if v.get("subset") == subset]
     if options.get("limit"):
         videos = videos[: int(options["limit"])]

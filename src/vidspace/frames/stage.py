@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from vidspace.core.config import defaults_for
 from vidspace.core.io import read_failures, read_table, write_failures
 from vidspace.core.sharding import header, read_parts, shard_range
 from vidspace.frames.decode import DEFAULT_MAX_SIDE, read_clip
@@ -48,7 +49,8 @@ def sample_frames(
     if shard is not None:
         start, stop = shard_range(len(rows), shard, shards)
         rows = rows[start:stop]
-        job = _job(manifest, method, num_frames, max_side, fps, backend)
+        spec = {"method": method, "num_frames": num_frames, "max_side": max_side, "fps": fps}
+        job = _job(manifest, {**spec, "backend": backend})
         extra = header(job, shard, shards, {"videos": [start, stop]})
 
     def read(row):
@@ -100,20 +102,13 @@ def sample_frames(
     return {"n_videos": len(ids), "n_failed": len(failures)}
 
 
-def _job(
-    manifest,
-    method: str = "uniform",
-    num_frames: int = 8,
-    max_side: int | None = DEFAULT_MAX_SIDE,
-    fps: float | None = None,
-    backend: str = "pyav",
-) -> dict[str, str]:
-    """What a frames shard must share with the others: the sampling settings (canonical,
-    defaults as :func:`sample_frames` applies them) and the manifest's videos."""
-    spec = {"method": method, "num_frames": num_frames, "max_side": max_side, "fps": fps}
+def _job(manifest, sampling: dict) -> dict[str, str]:
+    """What a frames shard must share with the others: the sampling settings (with the
+    schema's defaults, unset ones left out) and the manifest's videos."""
+    spec = {k: v for k, v in defaults_for("sampling", sampling).items() if v is not None}
     ids = "\n".join(manifest["video_id"].astype(str))
     return {
-        "sampling": json.dumps({**spec, "backend": backend}, sort_keys=True),
+        "sampling": json.dumps(spec, sort_keys=True),
         "manifest": hashlib.sha256(ids.encode()).hexdigest(),
     }
 
@@ -149,7 +144,7 @@ def merge_frame_parts(
         )
     parts = read_parts(
         part_paths,
-        _job(manifest, **sampling),
+        _job(manifest, sampling),
         {"videos": len(manifest)},
         "frames",
         keys=PART_KEYS,  # the pixels stay on disk: mapped below

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidspace.core.config import defaults_for
 from vidspace.core.errors import TooFewRows
 from vidspace.core.io import eval_rows, load_embeddings, load_sidecar, save_embeddings
 from vidspace.core.linalg import l2_normalize, pool_frames
@@ -102,13 +103,18 @@ def fit_rows(arrays: dict[str, np.ndarray], split: str, need: int = 0) -> tuple[
     return evaluated, TRANSDUCTIVE
 
 
+def pq_shape(spec: dict, d: int) -> tuple[int, int]:
+    """faiss_pq's sub-quantizers (``m``; absent: D/8, which only the data knows) and bits
+    per code (``nbits``, its default from the schema)."""
+    return int(spec["m"]) if "m" in spec else max(1, d // 8), int(spec["nbits"])
+
+
 def _faiss_codec(kind: str, spec: dict, fit: np.ndarray):
     import faiss
 
     d = fit.shape[1]
     if kind == "faiss_pq":
-        m = int(spec.get("m", max(1, d // 8)))
-        nbits = int(spec.get("nbits", 8))
+        m, nbits = pq_shape(spec, d)
         if d % m:
             raise ValueError(f"faiss_pq: m={m} must divide the dimension {d}")
         if fit.shape[0] < 2**nbits:
@@ -141,7 +147,7 @@ def _whitener(fit: np.ndarray, eps: float = 1e-6):
 
 
 def _calibration(spec: dict) -> str:
-    calibration = spec.get("calibration", "per_modality")
+    calibration = spec["calibration"]
     if calibration not in CALIBRATIONS:
         raise ValueError(f"unknown calibration {calibration!r}; available: {list(CALIBRATIONS)}")
     return calibration
@@ -169,6 +175,7 @@ def apply_variant(
     kind = spec.get("kind")
     if kind not in KINDS:
         raise ValueError(f"unknown variant kind {kind!r}; available: {list(KINDS)}")
+    spec = defaults_for("variant", spec)  # the schema's defaults, for specs built in code
     out = dict(arrays)
     out.pop("frame_emb", None)  # per-frame rows are not kept, unless scored (below)
     meta: dict = {"kind": kind}
@@ -244,14 +251,14 @@ def apply_variant(
             fit_set = video[rows]
             if text is not None:  # both modalities: retrieval reads distances across them
                 fit_set = np.concatenate([fit_set, text[rows[arrays["text_video_index"]]]])
-            options = {k: spec[k] for k in ("loss", "epochs", "seed", "hidden") if k in spec}
+            options = {k: spec[k] for k in ("loss", "epochs", "seed", "hidden")}
             try:
                 fn, facts = fit_neural_mds(fit_set, dim, **options)
             except TooFewRows as exc:
                 raise VariantSkipped(str(exc)) from None
-            meta["neural_mds"] = {"loss": spec.get("loss", "isometric"), **facts}
+            meta["neural_mds"] = {"loss": spec["loss"], **facts}
         elif kind == "random_projection":
-            seed = int(spec.get("seed", 0))
+            seed = int(spec["seed"])
             proj = np.random.default_rng(seed).normal(size=(d, dim)) / np.sqrt(dim)
             fn = lambda x: (x @ proj).astype(np.float32)  # noqa: E731
             meta["seed"] = seed
@@ -305,7 +312,8 @@ def transform(
     ``meta_path`` the embedding file's sidecar (default: beside it). Fits made upstream
     (a model's alignment) are carried into the variant's ``fits``.
     """
-    frames = bool(spec.get("pooling")) or spec.get("scoring") == "multi_grained"
+    spec = defaults_for("variant", spec)
+    frames = bool(spec.get("pooling")) or spec["scoring"] == "multi_grained"
     arrays = load_embeddings(in_path, frames=frames)
     source = load_sidecar(in_path, meta_path)
     try:
