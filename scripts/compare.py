@@ -21,7 +21,7 @@ def main() -> None:
     p.add_argument("--resamples", type=int, default=10000)
     p.add_argument("--seed", type=int, required=True)
     a = p.parse_args()
-    compare_models(dict(a.ranks), a.out, a.ks, a.resamples, a.seed)
+    compare_models(dict(a.ranks), a.out, ks=a.ks, n_boot=a.resamples, seed=a.seed)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,11 @@ def main() -> None:
     download(
         a.spec["adapter"],
         a.spec.get("options", {}),
-        a.seed,
-        a.manifest,
-        a.captions,
-        a.failures,
-        a.videos,
+        seed=a.seed,
+        manifest_path=a.manifest,
+        captions_path=a.captions,
+        failures_path=a.failures,
+        video_dir=a.videos,
     )
 
 

@@ -29,15 +29,15 @@ def main() -> None:
     evaluate_file(
         a.embeddings,
         a.out,
-        a.split,
-        a.ks,
-        a.ndcg_k,
-        a.pool_sizes,
-        a.bootstrap,
-        a.ranks,
-        a.seed,
-        a.device,
-        a.meta,
+        split=a.split,
+        ks=a.ks,
+        ndcg_k=a.ndcg_k,
+        pool_sizes=a.pool_sizes,
+        bootstrap=a.bootstrap,
+        ranks_path=a.ranks,
+        seed=a.seed,
+        device=a.device,
+        meta_path=a.meta,
     )
 
 
