@@ -1,6 +1,6 @@
 """The Findings rules (docs/definitions.md) on hand-made result files whose answers are
 known: the best model and its paired test, the cheapest variant within epsilon, collapsed
-spaces, chance level, a large modality gap."""
+spaces, chance level, the modality gap; and no claim from chance or too few videos."""
 
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def test_findings_follow_their_rules(tmp_path):
     assert "(4x smaller)" in text
     assert "**ds / flat** retrieves at chance level" in text  # 0.02 <= 3/100
     assert "video embeddings are collapsed: rank 32 of 2560 dimensions" in text
-    assert "a large modality gap, 0.90" in text
+    assert "a modality gap of 0.90" in text and "Liang et al." in text
+    assert "defect" not in text.split("0.90")[0]  # a gap is described, not flagged
     assert "good" not in text.split("chance level")[1]  # no diagnostic for healthy models
     assert sum("collapsed" in line for line in lines) == 2  # video and text of 'flat'
 
@@ -92,3 +93,37 @@ def test_one_model_with_text_and_a_clear_difference(tmp_path):
     only = {"a": models["a"], "v": ({"float32": {"skipped": "video-only"}}, healthy)}
     lines = findings({"ds": _dataset(tmp_path, only, {"pairs": []})}, "float32", 0.01)
     assert lines[0].endswith("it is the only model with text.")
+
+
+def test_no_claim_at_chance_or_from_too_few_videos(tmp_path):
+    """3 evaluated videos: the best R@1 0.33 has the interval [0, 1], which holds chance
+    (1/3): no best model, no cheapest variant, one sentence saying why; the spectrum of 3
+    vectors is too small to judge. Every model at chance: likewise, with that reason."""
+    small = _spectrum(3, 2.9, [3, 512], 0.8)
+    models = {
+        "random": (
+            {
+                "float32": _metrics(0.34, 0.34, 2048, n_videos=3, ci=[0.0, 1.0]),
+                "binary": _metrics(0.34, 0.34, 64, n_videos=3),
+            },
+            small,
+        ),
+        "other": ({"float32": _metrics(0.0, 0.0, 2048, n_videos=3, ci=[0.0, 0.0])}, small),
+    }
+    pair = _comparison("random", "other", 0.33, [0.0, 1.0], 0.5)
+    lines = findings({"ds": _dataset(tmp_path, models, pair)}, "float32", 0.01)
+    text = "\n".join(lines)
+    assert lines[0].startswith("**ds**: nothing is concluded about models or variants")
+    assert "with 3 evaluated videos the best text→video R@1 (random, 0.34 [0.00, 1.00])" in lines[0]
+    assert "cannot be told from chance, 1/N = 0.333: evaluate more videos" in lines[0]
+    assert "best model" not in text and "cheapest" not in text and "gap of" not in text
+    assert "3 evaluated vectors are too few to judge" in text
+    flat = _spectrum(90, 50.0, [100, 512], 0.1)
+    at_chance = {
+        "a": ({"float32": _metrics(0.02, 0.01, 2048, ci=[0.0, 0.05])}, flat),
+        "b": ({"float32": _metrics(0.01, 0.01, 2048, ci=[0.0, 0.03])}, flat),
+    }
+    pair = _comparison("a", "b", 0.01, [-0.02, 0.04], 0.6)
+    lines = findings({"ds": _dataset(tmp_path, at_chance, pair)}, "float32", 0.01)
+    assert "every model retrieves at chance level (the best, a," in lines[0]
+    assert "**ds / a** retrieves at chance level" in "\n".join(lines)

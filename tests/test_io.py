@@ -121,3 +121,27 @@ def test_a_stage_on_a_truncated_input_ends_with_one_line(tmp_path):
     assert run.returncode == 1
     assert run.stderr.strip().splitlines()[-1].startswith(f"error: {manifest} cannot be read")
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_a_stage_writes_files_as_the_umask_allows(tmp_path, umask, mode):
+    """Atomic writes go through an owner-only temporary file; what lands has the mode a
+    plain open() gives under the umask (teammates, SLURM jobs, a shared DVC cache)."""
+    import os
+    import stat
+
+    npz = _embeddings(tmp_path / "aligned.npz")
+    spec = json.dumps({"kind": "int8"})
+    run = subprocess.run(
+        [sys.executable, "scripts/transform.py", "--variant", "int8", "--spec", spec]
+        + ["--split", "test", "--embeddings", str(npz), "--out", str(tmp_path / "v.npz")],
+        cwd=REPO,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.umask(umask),
+    )
+    assert run.returncode == 0, run.stderr
+    for name in ("v.npz", "v.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -23,9 +23,27 @@ TEXT_KEYS = ("text_emb", "text_ids", "text_video_index")
 OPTIONAL_KEYS = ("frame_emb", "categories", "split")
 
 
+def _process_umask() -> int:
+    # read once, at import (one thread): os.umask can only be read by setting it
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+UMASK = _process_umask()
+
+
+def plain_mode(path: str | os.PathLike, directory: bool = False) -> None:
+    """Give ``path`` the mode a plain ``open()`` (or ``mkdir``) would: 0666 (0777) less the
+    umask. Temporary files and folders are created owner-only; what they become must be
+    readable by whoever the umask lets read (a teammate, a SLURM job, a shared DVC cache)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it into place only on success.
+    """Yield a temporary path beside ``path``; move it into place only on success, with
+    the mode a plain ``open()`` gives.
 
     No partial file is ever visible under the final name.
     """
@@ -38,6 +56,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        plain_mode(tmp_path)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import requests
 
 from vidspace.core.errors import UserError
+from vidspace.core.io import plain_mode
 
 logger = logging.getLogger(__name__)
 
@@ -251,6 +252,7 @@ def safe_extract(archive: str | Path, target: str | Path) -> Path:
                     t.extractall(scratch, members=members, filter="tar")
             except (tarfile.ReadError, EOFError) as exc:
                 raise ValueError(f"{archive.name} is truncated or not an archive: {exc}") from None
+        plain_mode(scratch, directory=True)
         os.replace(scratch, target)
     except zipfile.BadZipFile as exc:
         raise ValueError(f"{archive.name} is truncated or corrupt: {exc}") from None

@@ -12,6 +12,16 @@ def at_chance(r: dict) -> bool:
     return r["t2v"]["R@1"] <= CHANCE_FACTOR / r["n_videos"]
 
 
+def conclusive(r: dict) -> bool:
+    """A metrics file a claim may rest on: it ranks (not skipped), above chance level, and
+    its 95 % bootstrap interval of text→video R@1 (when computed) lies above chance, 1/N:
+    a small evaluated set whose interval reaches down to chance supports no claim."""
+    if "skipped" in r or at_chance(r):
+        return False
+    ci = r.get("ci95", {}).get("t2v", {}).get("R@1")
+    return ci is None or ci[0] > 1 / r["n_videos"]
+
+
 def p_text(test: dict, resamples: int) -> str:
     floor = 1 / resamples
     if test["p_value"] <= floor:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from vidspace.analyses import registry
 from vidspace.core.io import read_json
-from vidspace.report.claims import at_chance, p_text
+from vidspace.report.claims import CHANCE_FACTOR, at_chance, conclusive, p_text
+
+FEW_VIDEOS = 30  # below: a dataset too small to conclude is said to be so, not at chance
 
 
 def _f(x: float, digits: int = 2) -> str:
@@ -30,6 +32,8 @@ def _best_model(ds: str, d: dict, ref: str, comparison: dict | None) -> tuple[st
         return None, f"**{ds}**: no model has a text tower, so nothing was retrieved."
     best = ranked[0]
     r = results[best]
+    if not conclusive(r):
+        return None, _nothing_concluded(ds, best, r)
     head = (
         f"**{ds}**: the best model is **{best}**, text→video R@1 {_f(r['t2v']['R@1'])}"
         f"{_ci(r, 't2v')}, video→text {_f(r['v2t']['R@1'])}{_ci(r, 'v2t')} ({r['n_videos']} "
@@ -59,6 +63,24 @@ def _best_model(ds: str, d: dict, ref: str, comparison: dict | None) -> tuple[st
         head + f": difference {_f(sign * test['diff'])} (95 % CI [{_f(lo)}, {_f(hi)}], "
         f"{p}; paired bootstrap over videos), {verdict}."
     )
+
+
+def _nothing_concluded(ds: str, best: str, r: dict) -> str:
+    """Why a dataset's Findings claim nothing (no best model, cheapest variant, minimal D′
+    or pooling): every model at chance, or too few videos for the interval to exclude it."""
+    n, chance = r["n_videos"], 1 / r["n_videos"]
+    if at_chance(r) and n >= FEW_VIDEOS:
+        why = (
+            f"every model retrieves at chance level (the best, {best}, text→video R@1 "
+            f"{_f(r['t2v']['R@1'])} ≤ {CHANCE_FACTOR}/N with N = {n} videos)"
+        )
+    else:
+        why = (
+            f"with {n} evaluated videos the best text→video R@1 ({best}, "
+            f"{_f(r['t2v']['R@1'])}{_ci(r, 't2v')}) cannot be told from chance, "
+            f"1/N = {_f(chance, 3)}: evaluate more videos"
+        )
+    return f"**{ds}**: nothing is concluded about models or variants: {why}."
 
 
 def _cheapest_variant(ds: str, model: str, md: dict, ref: str, epsilon: float) -> str | None:
@@ -111,7 +133,7 @@ def findings(datasets: dict, ref: str, epsilon: float) -> list[str]:
             cheap.append(_cheapest_variant(ds, best, d["models"][best], ref, epsilon))
         for m, md in d["models"].items():
             reference = read_json(md["metrics"][ref])
-            above_chance = "skipped" not in reference and not at_chance(reference)
+            above_chance = conclusive(reference)
             diagnostics += _chance(ds, m, reference)
             for a in analyses:
                 if a.result not in md or not (a.headline or a.diagnostics):
