@@ -146,3 +146,25 @@ def test_schema_defaults_agree_with_the_stage_functions():
     assert {k: variant[k] for k in ("aggregation", "top_k", "temperature")} == {
         k: fields[k].default for k in ("aggregation", "top_k", "temperature")
     }
+
+
+def test_schema_model_defaults_agree_with_the_encoders():
+    """The reference models' defaults in the schema are the encoders' own (checkpoint
+    models take theirs from the checkpoint and are given none)."""
+    import inspect
+
+    from vidspace.core.config import defaults_for
+    from vidspace.models.aligned import Alignment
+    from vidspace.models.baselines import DescriptorEncoder, RandomEncoder
+    from vidspace.models.hf_text import HFTextEncoder
+
+    for adapter, constructor in (
+        ("random", RandomEncoder),
+        ("descriptor", DescriptorEncoder),
+        ("hf_text", HFTextEncoder),
+        ("aligned", Alignment),
+    ):
+        filled = defaults_for("model", {"adapter": adapter})
+        filled.pop("adapter")
+        params = inspect.signature(constructor).parameters
+        assert filled and filled == {k: params[k].default for k in filled}, adapter
