@@ -24,7 +24,7 @@ import torch
 
 from vidspace.frames import TimedFrames
 from vidspace.models import load
-from vidspace.models.stage import _Batches, encode_all
+from vidspace.models.encode import _Batches, encode_all
 from vidspace.testing.checkpoints import build_checkpoint
 
 SIZE = os.environ.get("THROUGHPUT_SIZE", "real")  # "tiny" for a dry run here

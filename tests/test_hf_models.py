@@ -12,7 +12,8 @@ from references import official_qwen
 from vidspace.core.io import load_embeddings, load_sidecar
 from vidspace.frames import save_frames
 from vidspace.models import load
-from vidspace.models.stage import ShardStore, embed_dataset, encode_all
+from vidspace.models.encode import ShardStore, encode_all
+from vidspace.models.stage import embed_dataset
 from vidspace.testing.checkpoints import build_checkpoint
 
 FRAMES = np.random.default_rng(0).integers(0, 255, (5, 4, 40, 48, 3), dtype=np.uint8)
