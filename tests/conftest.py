@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -108,6 +109,21 @@ def make_workdir(path: Path, config: dict | None = None) -> Path:
 
 def snakemake(args: list[str], cwd: Path, check: bool = True):
     return run_tool([sys.executable, "-m", "snakemake", *args], cwd, check)
+
+
+def random_arrays(n=40, d=16, m=80, seed=0):
+    """An embedding file's arrays: n videos, m captions near their video, half train."""
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, n, m)
+    video = rng.normal(size=(n, d)).astype(np.float32)
+    return {
+        "video_emb": video,
+        "text_emb": (video[index] + rng.normal(scale=0.5, size=(m, d))).astype(np.float32),
+        "video_ids": np.array([f"v{i}" for i in range(n)]),
+        "text_ids": np.array([f"t{i}" for i in range(m)]),
+        "text_video_index": index,
+        "split": np.array(["train", "test"] * (n // 2)),
+    }
 
 
 def retrieval_script(embeddings, out):

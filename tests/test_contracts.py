@@ -7,27 +7,13 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, retrieval_script, tool_env
+from conftest import REPO, random_arrays, retrieval_script, tool_env
 
 from vidspace.core.io import atomic_path, save_embeddings, subset_videos, validate_embeddings
 
 
-def _arrays(n=40, d=16, m=80, seed=0):
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, n, m)
-    video = rng.normal(size=(n, d)).astype(np.float32)
-    return {
-        "video_emb": video,
-        "text_emb": (video[index] + rng.normal(scale=0.5, size=(m, d))).astype(np.float32),
-        "video_ids": np.array([f"v{i}" for i in range(n)]),
-        "text_ids": np.array([f"t{i}" for i in range(m)]),
-        "text_video_index": index,
-        "split": np.array(["train", "test"] * (n // 2)),
-    }
-
-
 def test_subset_videos_remaps_caption_rows():
-    arrays = _arrays(n=4, m=6)
+    arrays = random_arrays(n=4, m=6)
     arrays["text_video_index"] = np.array([0, 1, 2, 3, 3, 1])
     sub = subset_videos(arrays, np.array([False, True, False, True]))
     assert sub["video_ids"].tolist() == ["v1", "v3"]
@@ -37,11 +23,11 @@ def test_subset_videos_remaps_caption_rows():
 
 
 def test_contract_violations_are_named():
-    arrays = _arrays()
+    arrays = random_arrays()
     arrays["text_video_index"] = arrays["text_video_index"][:-1]
     with pytest.raises(ValueError, match="disagree"):
         validate_embeddings(arrays)
-    arrays = _arrays()
+    arrays = random_arrays()
     arrays["video_emb"][3, 0] = np.inf
     with pytest.raises(ValueError, match=r"NaN or inf in 1 rows, e.g. \['v3'\]"):
         validate_embeddings(arrays)

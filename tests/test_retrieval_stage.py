@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import random_arrays
 
 from vidspace.core.io import save_embeddings
 from vidspace.variants import TRANSDUCTIVE
-
-
-def _arrays(n=40, d=16, m=80, seed=0):
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, n, m)
-    video = rng.normal(size=(n, d)).astype(np.float32)
-    return {
-        "video_emb": video,
-        "text_emb": (video[index] + rng.normal(scale=0.5, size=(m, d))).astype(np.float32),
-        "video_ids": np.array([f"v{i}" for i in range(n)]),
-        "text_ids": np.array([f"t{i}" for i in range(m)]),
-        "text_video_index": index,
-        "split": np.array(["train", "test"] * (n // 2)),
-    }
 
 
 def test_retrieval_metrics_record_fits_and_transductive_parts(tmp_path):
     from vidspace.metrics import evaluate_file
     from vidspace.variants import transform
 
-    arrays = _arrays(n=60, m=120)
+    arrays = random_arrays(n=60, m=120)
     save_embeddings(tmp_path / "e.npz", arrays, {"model": "m", "align_fit_on": "train"})
     cases = {
         "pca": ({"kind": "pca", "dim": 4}, "test", {"pca": "train"}, []),
@@ -56,7 +43,7 @@ def test_retrieval_metrics_record_fits_and_transductive_parts(tmp_path):
 def test_retrieval_stage_file_outputs(tmp_path):
     from vidspace.metrics import compare_models, evaluate_file
 
-    arrays = _arrays(n=60, m=120)
+    arrays = random_arrays(n=60, m=120)
     for name, noise in (("good", 0.3), ("bad", 3.0)):
         a = dict(arrays)
         rng = np.random.default_rng(1)
@@ -92,7 +79,7 @@ def test_retrieval_stage_file_outputs(tmp_path):
 def test_querybank_scoring_needs_a_train_split(tmp_path):
     from vidspace.metrics import evaluate_file
 
-    arrays = _arrays()
+    arrays = random_arrays()
     arrays["split"] = np.array(["test"] * 40)
     save_embeddings(tmp_path / "e.npz", arrays, {"scoring": "qb_norm"})
     with pytest.raises(ValueError, match="needs a train split"):

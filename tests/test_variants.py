@@ -5,24 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import retrieval_script
+from conftest import random_arrays, retrieval_script
 
 from vidspace.core.io import save_embeddings
 from vidspace.variants import TRANSDUCTIVE, apply_variant
-
-
-def _arrays(n=40, d=16, m=80, seed=0):
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, n, m)
-    video = rng.normal(size=(n, d)).astype(np.float32)
-    return {
-        "video_emb": video,
-        "text_emb": (video[index] + rng.normal(scale=0.5, size=(m, d))).astype(np.float32),
-        "video_ids": np.array([f"v{i}" for i in range(n)]),
-        "text_ids": np.array([f"t{i}" for i in range(m)]),
-        "text_video_index": index,
-        "split": np.array(["train", "test"] * (n // 2)),
-    }
 
 
 @pytest.mark.parametrize(
@@ -35,7 +21,7 @@ def _arrays(n=40, d=16, m=80, seed=0):
     ],
 )
 def test_precision_variants(spec, bytes_per_vector, max_error):
-    arrays = _arrays()
+    arrays = random_arrays()
     out, meta = apply_variant(arrays, spec)
     unit = arrays["video_emb"] / np.linalg.norm(arrays["video_emb"], axis=1, keepdims=True)
     assert meta["bytes_per_vector"] == bytes_per_vector
@@ -44,20 +30,20 @@ def test_precision_variants(spec, bytes_per_vector, max_error):
 
 
 def test_int8_codes_are_integer_multiples_of_the_scale():
-    out, _ = apply_variant(_arrays(), {"kind": "int8"})
+    out, _ = apply_variant(random_arrays(), {"kind": "int8"})
     v = out["video_emb"]
     scale = np.abs(v).max(axis=0) / 127
     np.testing.assert_allclose(v / scale, np.round(v / scale), atol=1e-3)
 
 
 def test_binary_variant():
-    out, meta = apply_variant(_arrays(d=64), {"kind": "binary"})
+    out, meta = apply_variant(random_arrays(d=64), {"kind": "binary"})
     assert set(np.unique(out["video_emb"])) == {-1.0, 1.0}
     assert meta["bytes_per_vector"] == 8
 
 
 def test_pca_fits_on_train_split_and_says_so():
-    arrays = _arrays()
+    arrays = random_arrays()
     out, meta = apply_variant(arrays, {"kind": "pca", "dim": 4}, split="test")
     assert out["video_emb"].shape == (40, 4) and out["text_emb"].shape == (80, 4)
     assert meta["fits"] == {"pca": "train"} and meta["bytes_per_vector"] == 16
@@ -87,7 +73,7 @@ def _textbook_int(x, fit, bits):
 
 @pytest.mark.parametrize("kind, bits", [("int8", 8), ("int4", 4)])
 def test_quantizers_calibrate_each_modality_on_its_own_train_rows(kind, bits):
-    arrays = _arrays(n=60, m=120, d=8)
+    arrays = random_arrays(n=60, m=120, d=8)
     # captions live on a larger scale in dimension 0 than the videos (a modality gap)
     arrays["text_emb"][:, 0] += 6.0
     out, meta = apply_variant(arrays, {"kind": kind}, split="test")
@@ -114,7 +100,7 @@ def test_quantizers_calibrate_each_modality_on_its_own_train_rows(kind, bits):
 
 def test_unknown_variant_kind():
     with pytest.raises(ValueError, match="unknown variant kind 'int3'"):
-        apply_variant(_arrays(), {"kind": "int3"})
+        apply_variant(random_arrays(), {"kind": "int3"})
 
 
 @pytest.mark.parametrize(
@@ -129,7 +115,7 @@ def test_unknown_variant_kind():
     ],
 )
 def test_more_variants(spec, dim, bytes_per_vector):
-    arrays = _arrays(n=60, m=120)
+    arrays = random_arrays(n=60, m=120)
     out, meta = apply_variant(arrays, spec)
     assert out["video_emb"].shape == (60, dim) and out["text_emb"].shape == (120, dim)
     assert meta["bytes_per_vector"] == bytes_per_vector
@@ -137,7 +123,7 @@ def test_more_variants(spec, dim, bytes_per_vector):
 
 
 def test_faiss_sq8_is_close_and_prefix_is_exact():
-    arrays = _arrays()
+    arrays = random_arrays()
     unit = arrays["video_emb"] / np.linalg.norm(arrays["video_emb"], axis=1, keepdims=True)
     sq8, meta = apply_variant(arrays, {"kind": "faiss_sq8"})
     assert meta["fits"] == {"codec": TRANSDUCTIVE}
@@ -147,7 +133,7 @@ def test_faiss_sq8_is_close_and_prefix_is_exact():
 
 
 def test_whitening_gives_identity_covariance_on_the_fit_rows():
-    arrays = _arrays(n=200, m=10)
+    arrays = random_arrays(n=200, m=10)
     spec = {"kind": "random_projection", "dim": 6, "whiten": True}
     out, meta = apply_variant(arrays, spec, split="test")
     train = out["video_emb"][arrays["split"] == "train"]
@@ -159,12 +145,12 @@ def test_whitening_gives_identity_covariance_on_the_fit_rows():
 
 def test_product_quantizer_needs_enough_training_vectors():
     with pytest.raises(ValueError, match="training vectors"):
-        apply_variant(_arrays(n=20, m=20), {"kind": "faiss_pq", "m": 4, "nbits": 8})
+        apply_variant(random_arrays(n=20, m=20), {"kind": "faiss_pq", "m": 4, "nbits": 8})
 
 
 def test_missing_variant_sidecar_is_named_not_guessed(tmp_path):
     """Without its sidecar a dual-softmax variant would be scored as a dot product."""
-    save_embeddings(tmp_path / "v.npz", _arrays(), {"scoring": "dual_softmax"})
+    save_embeddings(tmp_path / "v.npz", random_arrays(), {"scoring": "dual_softmax"})
     (tmp_path / "v.json").unlink()
     proc = retrieval_script(tmp_path / "v.npz", tmp_path / "m.json")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr

@@ -182,6 +182,15 @@ def declared_in(module: str) -> list[Analysis | Figure]:
     return found
 
 
+def find_declared(module: str, rule: str) -> Analysis | Figure:
+    """The analysis named ``rule``, or the figure whose rule it is (``plot_<name>``),
+    declared in ``module`` (importing that module alone)."""
+    for declared in declared_in(module):
+        if (declared.rule if isinstance(declared, Figure) else declared.name) == rule:
+            return declared
+    raise ValueError(f"{module} declares no analysis or figure {rule!r} (see --list)")
+
+
 def describe() -> str:
     """Every analysis and figure: what it reads, writes and which config keys it gets."""
     lines = []

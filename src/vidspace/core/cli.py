@@ -30,6 +30,21 @@ def pairs_arg(text: str) -> tuple[str, str]:
     return label, path
 
 
+def declared_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    """The arguments every rule of a declared analysis or figure passes: its name, the
+    module that declares it, its inputs and its config values (JSON)."""
+    p.add_argument(what, help=f"the {what}'s rule name (see --list)")
+    p.add_argument("--module", required=True, help=f"the module that declares the {what}")
+    p.add_argument(
+        "--inputs", type=json_arg, required=True,
+        help="JSON: input name -> path, or -> {label: path} for a per-model/variant input",
+    )  # fmt: skip
+    p.add_argument(
+        "--config", type=json_arg, default={},
+        help='JSON: the declared config keys, nested (e.g. {"evaluation": {"split": "test"}})',
+    )  # fmt: skip
+
+
 def run(main: Callable[[], object]) -> None:
     """Run a stage: log to stderr; a bad input ends with one line naming it, not a
     traceback; an unexpected exception (a bug) propagates with its traceback."""
