@@ -150,7 +150,13 @@ def retrieval_script(embeddings, out):
 # shared tiny run before those that do: with `-n 2 --dist loadfile --no-loadscope-reorder`
 # (make test) the two workers then start on the long files and neither idles while the
 # other builds the tiny run. Only the order changes, never what runs.
-LONGEST_FIRST = ("test_dvc_team.py", "test_workflow.py", "test_dvc.py", "test_shards.py")
+LONGEST_FIRST = (
+    "test_dvc_team.py",
+    "test_workflow.py",
+    "test_first_hour.py",
+    "test_dvc.py",
+    "test_shards.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):

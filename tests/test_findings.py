@@ -127,3 +127,27 @@ def test_no_claim_at_chance_or_from_too_few_videos(tmp_path):
     lines = findings({"ds": _dataset(tmp_path, at_chance, pair)}, "float32", 0.01)
     assert "every model retrieves at chance level (the best, a," in lines[0]
     assert "**ds / a** retrieves at chance level" in "\n".join(lines)
+
+
+def test_a_model_fitted_on_the_evaluated_videos_ranks_no_one(tmp_path):
+    """An alignment fitted on the evaluated videos (no train split) scores R@1 1.00: it is
+    left out of the ranking, and when no other model supports a claim nothing is
+    concluded, saying why."""
+    healthy = _spectrum(60, 40.0, [100, 64], 0.1)
+    leaked = _metrics(1.0, 1.0, 128, ci=[1.0, 1.0])
+    leaked["transductive"] = ["model alignment"]
+    models = {
+        "aligned": ({"float32": leaked}, healthy),
+        "clip": ({"float32": _metrics(0.6, 0.6, 2048, ci=[0.5, 0.7])}, healthy),
+    }
+    pair = _comparison("aligned", "clip", 0.4, [0.3, 0.5], 0.001)
+    lines = findings({"ds": _dataset(tmp_path, models, pair)}, "float32", 0.01)
+    assert "the best model is **clip**" in lines[0]
+    assert "(aligned left out: fitted on the evaluated videos themselves" in lines[0]
+    alone = {
+        "aligned": models["aligned"],
+        "random": ({"float32": _metrics(0.01, 0.01, 2048)}, healthy),
+    }
+    lines = findings({"ds": _dataset(tmp_path, alone, {"pairs": []})}, "float32", 0.01)
+    assert lines[0].startswith("**ds**: nothing is concluded")
+    assert "aligned left out" in lines[0] and "best model" not in "\n".join(lines)

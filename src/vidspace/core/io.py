@@ -18,6 +18,10 @@ from vidspace.core.errors import CorruptFile
 
 FAILURE_COLUMNS = ["video_id", "stage", "reason"]
 
+# what a fitted part learnt from, as sidecars and metrics files record it ("fits")
+TRAIN = "train"
+TRANSDUCTIVE = "evaluated (transductive)"
+
 REQUIRED_KEYS = ("video_emb", "video_ids")
 TEXT_KEYS = ("text_emb", "text_ids", "text_video_index")
 OPTIONAL_KEYS = ("frame_emb", "categories", "split")

@@ -79,8 +79,16 @@ def evaluate_file(
     }
     if "neural_mds" in meta:  # its loss and how far training moved it
         result["neural_mds"] = meta["neural_mds"]
-    if "text_emb" not in arrays or meta.get("skipped"):
-        result["skipped"] = meta.get("skipped") or "video-only embeddings: no text to retrieve"
+    skipped = meta.get("skipped") or (
+        "video-only embeddings: no text to retrieve" if "text_emb" not in arrays else None
+    )
+    if scoring in ("inverted_softmax", "qb_norm") and (not train.any() or split == "train"):
+        skipped = (
+            f"scoring {scoring!r} needs a train split, distinct from the evaluated split "
+            f"{split!r}, for its querybank"
+        )
+    if skipped:
+        result["skipped"] = skipped
         write_json(out_path, result)
         if ranks_path:
             with atomic_path(ranks_path, suffix=".npz") as tmp:
@@ -90,11 +98,6 @@ def evaluate_file(
     sub = subset_videos(arrays, evaluated)
     querybank = None
     if scoring in ("inverted_softmax", "qb_norm"):
-        if not train.any() or split == "train":
-            raise ValueError(
-                f"scoring {scoring!r} needs a train split, distinct from the "
-                f"evaluated split {split!r}, for its querybank"
-            )
         bank = subset_videos(arrays, train)
         querybank = (l2_normalize(bank["text_emb"]), l2_normalize(bank["video_emb"]))
     if meta.get("kind") == "binary" and scoring == "dot":

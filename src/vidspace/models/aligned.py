@@ -12,6 +12,8 @@ import logging
 
 import numpy as np
 
+from vidspace.core.io import TRANSDUCTIVE
+
 logger = logging.getLogger(__name__)
 
 
@@ -71,9 +73,14 @@ class Alignment:
         train_videos = split == "train"
         fit_on = "train"
         if not train_videos.any():
-            raise ValueError(
-                "aligned: the dataset has no train split to fit the alignment on; fitting on "
-                "the evaluation videos would leak the answers"
+            # no split apart: fit on every pair, and say so: every variant of this model is
+            # then marked transductive (its numbers are optimistic), as a PCA fitted on the
+            # evaluated videos is
+            train_videos = np.ones(len(video_emb), bool)
+            fit_on = TRANSDUCTIVE
+            logger.warning(
+                "aligned: no train split: the alignment is fitted on every video, the "
+                "evaluated ones included (transductive)"
             )
         pairs = train_videos[text_video_index]
         vx, ty = video_emb[text_video_index[pairs]], text_emb[pairs]
@@ -95,7 +102,7 @@ class Alignment:
             text_out = text_emb - my
             info_corr = []
         video_out = video_map(video_emb)
-        logger.info("aligned (%s): fitted on %d train pairs", self.method, int(pairs.sum()))
+        logger.info("aligned (%s): fitted on %d pairs (%s)", self.method, int(pairs.sum()), fit_on)
         info = {
             "align_method": self.method,
             "align_fit_on": fit_on,

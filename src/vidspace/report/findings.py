@@ -24,23 +24,33 @@ def _ci(r: dict, direction: str) -> str:
 
 def _best_model(ds: str, d: dict, ref: str, comparison: dict | None) -> tuple[str | None, str]:
     results = {m: read_json(md["metrics"][ref]) for m, md in d["models"].items()}
+    texts = [m for m, r in results.items() if "skipped" not in r]
+    if not texts:
+        return None, f"**{ds}**: no model has a text tower, so nothing was retrieved."
+    # a model fitted on the evaluated videos themselves ranks no one: its numbers leak
     ranked = sorted(
-        (m for m, r in results.items() if "skipped" not in r),
+        (m for m in texts if not results[m].get("transductive")),
         key=lambda m: (-results[m]["t2v"]["R@1"], -results[m]["v2t"]["R@1"]),
     )
-    if not ranked:
-        return None, f"**{ds}**: no model has a text tower, so nothing was retrieved."
+    left_out = [m for m in texts if results[m].get("transductive")]
+    aside = (
+        f" ({', '.join(left_out)} left out: fitted on the evaluated videos themselves, "
+        "its numbers are optimistic)"
+        if left_out
+        else ""
+    )
+    if not ranked or not conclusive(results[ranked[0]]):
+        best = ranked[0] if ranked else texts[0]
+        return None, _nothing_concluded(ds, best, results[best])[:-1] + aside + "."
     best = ranked[0]
     r = results[best]
-    if not conclusive(r):
-        return None, _nothing_concluded(ds, best, r)
     head = (
         f"**{ds}**: the best model is **{best}**, text→video R@1 {_f(r['t2v']['R@1'])}"
         f"{_ci(r, 't2v')}, video→text {_f(r['v2t']['R@1'])}{_ci(r, 'v2t')} ({r['n_videos']} "
-        f"videos, 95 % bootstrap intervals over videos)"
+        f"videos, 95 % bootstrap intervals over videos){aside}"
     )
     if len(ranked) == 1:
-        return best, head + "; it is the only model with text."
+        return best, head + ("; it is the only model with text." if not left_out else ".")
     second = ranked[1]
     pair = next(
         (p for p in (comparison or {}).get("pairs", []) if {p["a"], p["b"]} == {best, second}),
@@ -69,7 +79,13 @@ def _nothing_concluded(ds: str, best: str, r: dict) -> str:
     """Why a dataset's Findings claim nothing (no best model, cheapest variant, minimal D′
     or pooling): every model at chance, or too few videos for the interval to exclude it."""
     n, chance = r["n_videos"], 1 / r["n_videos"]
-    if at_chance(r) and n >= FEW_VIDEOS:
+    if r.get("transductive"):
+        why = (
+            f"every model with text was fitted on the evaluated videos themselves ({best}: "
+            f"{', '.join(r['transductive'])}; no train split apart), so its numbers are "
+            "optimistic: give the table a split column"
+        )
+    elif at_chance(r) and n >= FEW_VIDEOS:
         why = (
             f"every model retrieves at chance level (the best, {best}, text→video R@1 "
             f"{_f(r['t2v']['R@1'])} ≤ {CHANCE_FACTOR}/N with N = {n} videos)"

@@ -22,7 +22,14 @@ import numpy as np
 
 from vidspace.core.config import defaults_for
 from vidspace.core.errors import TooFewRows
-from vidspace.core.io import eval_rows, load_embeddings, load_sidecar, save_embeddings
+from vidspace.core.io import (
+    TRAIN,
+    TRANSDUCTIVE,
+    eval_rows,
+    load_embeddings,
+    load_sidecar,
+    save_embeddings,
+)
 from vidspace.core.linalg import l2_normalize, pool_frames
 
 logger = logging.getLogger(__name__)
@@ -40,8 +47,6 @@ PRECISION_KINDS = (
 DIMENSION_KINDS = ("pca", "random_projection", "prefix", "neural_mds")
 KINDS = PRECISION_KINDS + DIMENSION_KINDS
 SCORING_KEYS = ("scoring", "temperature", "beta", "aggregation", "top_k")
-TRAIN = "train"
-TRANSDUCTIVE = "evaluated (transductive)"
 CALIBRATIONS = ("per_modality", "joint")
 
 
@@ -74,7 +79,7 @@ def fit_pca(x: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (D, dim) projection onto the top principal components of x."""
     x = np.asarray(x, np.float64)
     if dim > min(x.shape):
-        raise ValueError(f"pca: dim={dim} exceeds min(rows, dims) of the fit set {x.shape}")
+        raise TooFewRows(f"pca: dim={dim} exceeds min(rows, dims) of the fit set {x.shape}")
     mean = x.mean(0)
     _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
     return mean, vt[:dim].T
@@ -118,7 +123,7 @@ def _faiss_codec(kind: str, spec: dict, fit: np.ndarray):
         if d % m:
             raise ValueError(f"faiss_pq: m={m} must divide the dimension {d}")
         if fit.shape[0] < 2**nbits:
-            raise ValueError(
+            raise TooFewRows(
                 f"faiss_pq: {fit.shape[0]} training vectors for {2**nbits} centroids per "
                 "sub-quantizer; lower nbits"
             )
@@ -318,7 +323,7 @@ def transform(
     source = load_sidecar(in_path, meta_path)
     try:
         out, meta = apply_variant(arrays, spec, split)
-    except VariantSkipped as exc:  # the data cannot support it: a reported skip
+    except (VariantSkipped, TooFewRows) as exc:  # the data cannot support it: a reported skip
         out = {k: v for k, v in arrays.items() if k != "frame_emb"}
         meta = {
             "kind": spec["kind"],
