@@ -41,6 +41,10 @@ def test_end_to_end_report_and_results(tiny_run):
         assert f"plots/{png}" in report
     leftovers = [p for p in (tiny_run / "results").rglob(".*") if p.is_file()]
     assert leftovers == []
+    from PIL import Image  # matplotlib's own dependency
+
+    width, _ = Image.open(tiny_run / "results/plots/retrieval_synthetic.png").size
+    assert width <= 900  # readable at page width
 
 
 def test_aligned_beats_random_by_far(tiny_run):

@@ -84,6 +84,16 @@ def project_file(
     return result
 
 
+def category_colour(index: int):
+    """Well-separated hues for categories: tab10's ten first, then tab20's light shades
+    (never two shades of one hue among the first ten, as tab20 alone would give)."""
+    from vidspace.report.figures import plt
+
+    if index % 20 < 10:
+        return plt.get_cmap("tab10")(index % 10)
+    return plt.get_cmap("tab20")(2 * (index % 10) + 1)
+
+
 def plot_projection_grid(
     dataset: str,
     projections: Mapping[str, tuple[str | Path, str | Path]],
@@ -105,7 +115,6 @@ def plot_projection_grid(
         len(models), columns, figsize=(4 * columns, 3.6 * len(models)), squeeze=False
     )
     categories: list[str] = []
-    cmap = plt.get_cmap("tab20")
     handles = {}
     scopes = set()
     for row, model in enumerate(models):
@@ -142,7 +151,7 @@ def plot_projection_grid(
                 _cluster_panel(axes[row, 2], model, xy, stored["video_ids"], clusters.get(model))
             for c in np.unique(cats):
                 m = cats == c
-                colour = cmap(categories.index(c) % 20)
+                colour = category_colour(categories.index(c))
                 handles[c] = ax.scatter(
                     xy[m, 0],
                     xy[m, 1],

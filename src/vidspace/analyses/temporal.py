@@ -204,7 +204,9 @@ def temporal_file(
 def plot_temporal(dataset: str, sweeps: Mapping[str, str | Path], out_png: str | Path) -> None:
     """R@1 against beta of the multi-grained score, one panel per direction, one colour
     per model: the split beta is chosen on (dashed) and the evaluated split (solid), a star
-    at the chosen beta. ``sweeps`` maps model -> temporal JSON; skipped models are named."""
+    at the chosen beta with its paired-bootstrap interval against beta = 0 (a dotted line),
+    so a zoomed axis cannot make a change the interval cannot tell from zero look large.
+    ``sweeps`` maps model -> temporal JSON; skipped models are named."""
     from vidspace.report.figures import plt, save
 
     results = {m: read_json(p) for m, p in sweeps.items()}
@@ -234,9 +236,23 @@ def plot_temporal(dataset: str, sweeps: Mapping[str, str | Path], out_png: str |
                     label=f"{model}: {r['chosen_on']} (choice)",
                 )
             ax.plot([r["best_beta"]], [r["best"][direction]], "*", markersize=12, color=color)
+            effect = r.get("effect", {}).get(direction)
+            if effect:  # the chosen beta's 95 % paired interval against beta = 0 (dotted)
+                plain = r["plain"][direction]
+                lo, hi = effect["ci95"]
+                ax.axhline(plain, color=color, linestyle=":", linewidth=1)
+                ax.errorbar(
+                    [r["best_beta"]],
+                    [plain + effect["diff"]],
+                    yerr=[[effect["diff"] - lo], [hi - effect["diff"]]],
+                    color=color,
+                    capsize=4,
+                    linewidth=1.5,
+                )
         ax.set_xlabel("β (S = S_g + β·S_l)")
         ax.set_ylabel(label)
-        ax.margins(y=0.25)  # the differences in question are small: not a 0-1 axis
+        # the differences in question are small: a zoomed axis, with the interval drawn
+        ax.margins(y=0.25)
         ax.grid(True, alpha=0.3)
     if shown:
         axes[0, 1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -244,7 +260,10 @@ def plot_temporal(dataset: str, sweeps: Mapping[str, str | Path], out_png: str |
     if not shown:
         for ax in axes[0]:
             ax.text(0.5, 0.5, "no model stores per-frame embeddings", ha="center")
-    title = f"{dataset}: multi-grained scoring against β (star: β chosen)"
+    title = (
+        f"{dataset}: multi-grained scoring against β (star: β chosen; bar: its 95 % paired "
+        "interval against β = 0, dotted)"
+    )
     if skipped:
         title += f"\nwithout per-frame embeddings: {', '.join(skipped)}"
     fig.suptitle(title, fontsize=10)

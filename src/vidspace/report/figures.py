@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 from vidspace.analyses import Figure, Input  # noqa: E402
 from vidspace.core.io import atomic_path, read_json  # noqa: E402
@@ -31,46 +32,53 @@ def plot_retrieval(
     out_png: str | Path,
     ks=(1, 5, 10),
 ) -> None:
-    """Text→video R@K against variant, one line per model.
+    """R@K (the first cut-off) of every variant, text→video above and video→text below:
+    variants are categories (grouped bars, one colour per model, never joined by lines),
+    each bar with its 95 % bootstrap interval over videos. 900 px wide, for a page.
 
-    ``metrics`` maps model -> variant -> metrics JSON; variants keep the given order.
+    ``metrics`` maps model -> variant -> metrics JSON; variants keep the given order; a
+    skipped variant leaves its place empty.
     """
-    variants: list[str] = []
-    for per_model in metrics.values():
-        for v in per_model:
-            if v not in variants:
-                variants.append(v)
-    width = max(4.2, 0.42 * len(variants))
-    fig, axes = plt.subplots(1, len(ks), figsize=(width * len(ks), 4.0), squeeze=False)
-    for model, per_model in metrics.items():
-        results = {v: read_json(p) for v, p in per_model.items()}
-        if all("skipped" in r for r in results.values()):
-            continue
-        for ax, k in zip(axes[0], ks, strict=False):
-            xs, ys = [], []
-            for i, v in enumerate(variants):
-                r = results.get(v)
-                if r is None or "skipped" in r:
+    k = ks[0]
+    variants = list(dict.fromkeys(v for per_model in metrics.values() for v in per_model))
+    results = {m: {v: read_json(p) for v, p in pm.items()} for m, pm in metrics.items()}
+    shown = [m for m in results if any("t2v" in r for r in results[m].values())]
+    fig, axes = plt.subplots(2, 1, figsize=(7.5, 6.2), sharex=True, squeeze=False)
+    width = 0.8 / max(1, len(shown))
+    x = np.arange(len(variants))
+    for ax, (direction, label) in zip(
+        axes[:, 0], (("t2v", "text→video"), ("v2t", "video→text")), strict=True
+    ):
+        for i, model in enumerate(shown):
+            values, low, high, at = [], [], [], []
+            for j, v in enumerate(variants):
+                r = results[model].get(v)
+                if r is None or direction not in r:
                     continue
-                xs.append(i)
-                ys.append(r["t2v"][f"R@{k}"])
-            # variants are categories: the thin line only guides the eye
-            ax.plot(xs, ys, marker="o", linestyle=":", linewidth=0.8, label=model)
-    for ax, k in zip(axes[0], ks, strict=False):
-        ax.set_xticks(
-            range(len(variants)),
-            variants,
-            fontsize=8,
-            rotation=45,
-            ha="right",
-            rotation_mode="anchor",
-        )
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"text→video R@{k}")
-        ax.grid(True, alpha=0.3)
-    axes[0, 0].set_ylabel("recall")
-    axes[0, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.suptitle(f"{dataset}: retrieval against variant (bytes per vector: see the report)")
+                value = r[direction][f"R@{k}"]
+                lo, hi = r.get("ci95", {}).get(direction, {}).get(f"R@{k}", (value, value))
+                values.append(value)
+                low.append(value - lo)
+                high.append(hi - value)
+                at.append(j)
+            offset = (i - (len(shown) - 1) / 2) * width
+            ax.bar(
+                x[at] + offset,
+                values,
+                width,
+                yerr=[low, high],
+                error_kw={"elinewidth": 0.8, "capsize": 1.5},
+                color=f"C{i}",
+                label=model,
+            )
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel(f"{label} R@{k}")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+    axes[0, 0].legend(fontsize=8, loc="upper right", ncol=max(1, len(shown)))
+    axes[1, 0].set_xticks(x, variants, fontsize=8, rotation=45, ha="right")
+    axes[1, 0].set_xlabel("variant (bytes per vector: see the report)")
+    fig.suptitle(f"{dataset}: R@{k} of every variant, with 95 % intervals over videos")
     fig.tight_layout()
     save(fig, out_png)
 
