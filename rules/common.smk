@@ -1,6 +1,5 @@
 import itertools
 import json
-import re
 import shlex
 
 from snakemake.exceptions import WorkflowError
@@ -159,7 +158,7 @@ EACH_VALUES = {"dataset": DATASETS, "model": MODELS, "variant": VARIANTS}
 def files_of(spec, wildcards):
     """{label: path} of a declared Input: one file (label "") or one per value of its
     ``each`` wildcards (labels "model", "model/variant", in config order)."""
-    fixed = dict(wildcards.items()) if hasattr(wildcards, "items") else dict(wildcards)
+    fixed = dict(wildcards.items())
     if spec.variant == "reference":
         fixed["variant"] = REFERENCE_VARIANT
     combos = itertools.product(*(EACH_VALUES[w] for w in spec.each))
@@ -228,7 +227,7 @@ def report_index():
         }
     plots = {}
     for f in FIGURES.values():
-        (wildcard,) = re.findall(r"{(\w+)}", f.path)
+        (wildcard,) = f.wildcards
         plots[f.name] = {
             v: out(f.rule, "plot", **{wildcard: v}) for v in EACH_VALUES[wildcard]
         }

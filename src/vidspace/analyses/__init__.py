@@ -78,8 +78,12 @@ class Figure:
     def rule(self) -> str:
         return f"plot_{self.name}"
 
+    @property
+    def wildcards(self) -> tuple[str, ...]:
+        return _wildcards(self.path)
+
     def log(self) -> str:
-        return _log(self.rule, _wildcards(self.path))
+        return _log(self.rule, self.wildcards)
 
     def benchmark(self) -> str:
         return _benchmark(self.log())
@@ -141,15 +145,12 @@ class Analysis:
 @cache
 def registry() -> dict[str, Analysis]:
     """Every analysis of this package, by name, in the order of their report sections."""
-    found = []
-    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        analysis = getattr(module, "ANALYSIS", None)
-        if isinstance(analysis, Analysis):
-            object.__setattr__(analysis, "module", module.__name__)
-            if analysis.figure:
-                object.__setattr__(analysis.figure, "module", module.__name__)
-            found.append(analysis)
+    found = [
+        declared
+        for info in pkgutil.iter_modules([str(Path(__file__).parent)])
+        for declared in declared_in(f"{__name__}.{info.name}")
+        if isinstance(declared, Analysis)
+    ]
     found.sort(key=lambda a: (a.order, a.name))
     outputs = [name for a in found for name in a.outputs]
     clash = sorted({n for n in outputs if outputs.count(n) > 1})

@@ -217,9 +217,8 @@ def _type_of(node: Mapping) -> str:
     text = " or ".join(kinds) if isinstance(kinds, list) else (kinds or "any")
     if kinds == "array" and "items" in node:
         text = f"list of {_type_of(node['items'])}"
-    bounds = [f"≥ {node['minimum']}" for _ in [0] if "minimum" in node]
-    bounds += [f"> {node['exclusiveMinimum']}" for _ in [0] if "exclusiveMinimum" in node]
-    bounds += [f"≤ {node['maximum']}" for _ in [0] if "maximum" in node]
+    signs = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤"}
+    bounds = [f"{sign} {node[key]}" for key, sign in signs.items() if key in node]
     return text + (f" ({', '.join(bounds)})" if bounds else "")
 
 

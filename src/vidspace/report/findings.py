@@ -41,7 +41,7 @@ def _best_model(ds: str, d: dict, ref: str, comparison: dict | None) -> tuple[st
     )
     if not ranked or not conclusive(results[ranked[0]]):
         best = ranked[0] if ranked else texts[0]
-        return None, _nothing_concluded(ds, best, results[best])[:-1] + aside + "."
+        return None, _nothing_concluded(ds, best, results[best], aside)
     best = ranked[0]
     r = results[best]
     head = (
@@ -75,7 +75,7 @@ def _best_model(ds: str, d: dict, ref: str, comparison: dict | None) -> tuple[st
     )
 
 
-def _nothing_concluded(ds: str, best: str, r: dict) -> str:
+def _nothing_concluded(ds: str, best: str, r: dict, aside: str = "") -> str:
     """Why a dataset's Findings claim nothing (no best model, cheapest variant, minimal D′
     or pooling): every model at chance, or too few videos for the interval to exclude it."""
     n, chance = r["n_videos"], 1 / r["n_videos"]
@@ -96,7 +96,7 @@ def _nothing_concluded(ds: str, best: str, r: dict) -> str:
             f"{_f(r['t2v']['R@1'])}{_ci(r, 't2v')}) cannot be told from chance, "
             f"1/N = {_f(chance, 3)}: evaluate more videos"
         )
-    return f"**{ds}**: nothing is concluded about models or variants: {why}."
+    return f"**{ds}**: nothing is concluded about models or variants: {why}{aside}."
 
 
 def _cheapest_variant(ds: str, model: str, md: dict, ref: str, epsilon: float) -> str | None:
