@@ -62,7 +62,9 @@ rule compare:
     conda:
         "../envs/vidspace.yaml"
     params:
-        ranks=lambda wildcards, input: pairs({m: input[m] for m in MODELS}),
+        ranks=lambda wildcards, input: pairs(
+            {m: input[m] for m in models_of(wildcards.dataset)}
+        ),
         ks=" ".join(str(k) for k in EVAL["ks"]),
         seed=config["seed"],
     shell:

@@ -30,7 +30,12 @@ FIGURES = figures()  # every declared figure, by rule name
 # declare theirs (and are given nothing else); tests/test_dvc.py changes each config key
 # and checks that every command it changes belongs to a rule that declares it.
 CONFIG_KEYS = {
-    "download": ["datasets.{dataset}", "seed"],
+    "download": [
+        "datasets.{dataset}.adapter",
+        "datasets.{dataset}.options",
+        "datasets.{dataset}.holdout",
+        "seed",
+    ],
     "sample_frames_shard": ["samplings.{sampling}"],
     "sample_frames": ["samplings.{sampling}"],
     "embed_shard": ["models.{model}", "datasets.{dataset}.adapter", "device", "embed"],
@@ -38,9 +43,10 @@ CONFIG_KEYS = {
     "transform": ["variants.{variant}", "evaluation.split"],
     "retrieval": ["evaluation", "seed", "device"],
     "compare": ["evaluation.ks", "seed"],
+    "data_quality": ["evaluation.split"],
     **{a.name: list(a.config_keys) for a in ANALYSES.values()},
     **{f.rule: list(f.config_keys) for f in FIGURES.values()},
-    "report": ["report", "evaluation", "dimensions.epsilon"],
+    "report": ["report", "evaluation", "dimensions.epsilon", "datasets"],
 }
 
 
@@ -105,7 +111,30 @@ def merge_arguments(input, **options):
 
 
 def get_dataset_spec(wildcards):
-    return as_json(config["datasets"][wildcards.dataset])
+    # what the download reads: which models run on the dataset is none of its business
+    spec = config["datasets"][wildcards.dataset]
+    return as_json({k: spec[k] for k in ("adapter", "options", "holdout") if k in spec})
+
+
+def models_of(dataset):
+    """The models run on ``dataset``: its ``models`` (in the config's model order), or all."""
+    wanted = config["datasets"][dataset].get("models")
+    return [m for m in MODELS if wanted is None or m in wanted]
+
+
+def datasets_of(model):
+    """The datasets ``model`` runs on."""
+    return [ds for ds in DATASETS if model in models_of(ds)]
+
+
+def each_values(wildcard, fixed):
+    """The values an Input's ``each`` wildcard takes beside the job's ``fixed`` wildcards:
+    a dataset's models, a model's datasets, else every configured value that runs."""
+    if wildcard == "model":
+        return models_of(fixed["dataset"]) if "dataset" in fixed else RUN_MODELS
+    if wildcard == "dataset" and "model" in fixed:
+        return datasets_of(fixed["model"])
+    return {"dataset": DATASETS, "variant": VARIANTS}[wildcard]
 
 
 def get_download_sources(wildcards):
@@ -143,7 +172,7 @@ def get_comparison_inputs(wildcards):
             model=m,
             variant=REFERENCE_VARIANT,
         )
-        for m in MODELS
+        for m in models_of(wildcards.dataset)
     }
 
 
@@ -152,7 +181,9 @@ def pairs(mapping):
     return " ".join(shlex.quote(f"{k}={v}") for k, v in mapping.items())
 
 
-EACH_VALUES = {"dataset": DATASETS, "model": MODELS, "variant": VARIANTS}
+RUN_MODELS = [
+    m for m in MODELS if datasets_of(m)
+]  # a model no dataset names runs nowhere
 
 
 def files_of(spec, wildcards):
@@ -161,7 +192,7 @@ def files_of(spec, wildcards):
     fixed = dict(wildcards.items())
     if spec.variant == "reference":
         fixed["variant"] = REFERENCE_VARIANT
-    combos = itertools.product(*(EACH_VALUES[w] for w in spec.each))
+    combos = itertools.product(*(each_values(w, fixed) for w in spec.each))
     return {
         "/".join(combo): out(
             spec.rule, spec.output, **{**fixed, **dict(zip(spec.each, combo))}
@@ -196,7 +227,7 @@ def report_index():
     for ds in DATASETS:
         sampling = config["datasets"][ds]["sampling"]
         models = {}
-        for m in MODELS:
+        for m in models_of(ds):
             md = {
                 "embedding_meta": out("embed", "meta", dataset=ds, model=m),
                 "embedding_run": out("embed", "run", dataset=ds, model=m),
@@ -223,13 +254,15 @@ def report_index():
                 "sample_frames", "failures", dataset=ds, sampling=sampling
             ),
             "comparison": out("compare", "comparison", dataset=ds),
+            "quality": out("data_quality", "quality", dataset=ds),
+            "holdout": config["datasets"][ds].get("holdout"),
             "models": models,
         }
     plots = {}
     for f in FIGURES.values():
         (wildcard,) = f.wildcards
         plots[f.name] = {
-            v: out(f.rule, "plot", **{wildcard: v}) for v in EACH_VALUES[wildcard]
+            v: out(f.rule, "plot", **{wildcard: v}) for v in each_values(wildcard, {})
         }
     return {
         "title": config["report"]["title"],
@@ -244,10 +277,11 @@ def report_index():
 
 
 def _leaves(tree):
+    """The file paths of the index (its string leaves; settings such as holdout are not)."""
     if isinstance(tree, dict):
         for value in tree.values():
             yield from _leaves(value)
-    else:
+    elif isinstance(tree, str):
         yield tree
 
 

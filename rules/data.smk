@@ -77,3 +77,32 @@ rule sample_frames:
         "python scripts/sample_frames.py --spec {params.spec:q} --manifest {input.manifest}"
         " --frames {output.frames} --failures {output.failures} --workers {threads}"
         " {params.parts} > {log} 2>&1"
+
+
+rule data_quality:
+    input:
+        manifest=rules.download.output.manifest,
+        captions=rules.download.output.captions,
+        download_failures=rules.download.output.failures,
+        frame_failures=lambda wildcards: out(
+            "sample_frames",
+            "failures",
+            dataset=wildcards.dataset,
+            sampling=config["datasets"][wildcards.dataset]["sampling"],
+        ),
+    output:
+        quality="results/data/{dataset}/quality.json",
+        ambiguous="results/data/{dataset}/ambiguous_captions.csv",
+    log:
+        "logs/data_quality/{dataset}.log",
+    benchmark:
+        "results/benchmarks/data_quality/{dataset}.tsv"
+    conda:
+        "../envs/vidspace.yaml"
+    params:
+        split=EVAL["split"],
+    shell:
+        "python scripts/data_quality.py --manifest {input.manifest} --captions {input.captions}"
+        " --download-failures {input.download_failures}"
+        " --frame-failures {input.frame_failures} --split {params.split}"
+        " --out {output.quality} --ambiguous {output.ambiguous} > {log} 2>&1"

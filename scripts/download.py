@@ -23,6 +23,7 @@ def main() -> None:
         captions_path=a.captions,
         failures_path=a.failures,
         video_dir=a.videos,
+        holdout=a.spec.get("holdout"),
     )
 
 

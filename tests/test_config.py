@@ -29,6 +29,13 @@ def test_config_cross_references():
         validate_config(config)
 
 
+def test_a_dataset_names_only_configured_models():
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    config["datasets"]["synthetic"]["models"] = ["random", "xclip"]
+    with pytest.raises(ConfigError, match=r"datasets.synthetic.models names \['xclip'\]"):
+        validate_config(config)
+
+
 def test_the_removed_short_side_key_is_named_with_what_replaced_it():
     config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
     config["samplings"]["uniform8"]["short_side"] = 224

@@ -100,3 +100,54 @@ def test_clustering_perfect_and_degenerate():
         kmeans_against_categories(x, np.array(["a"] * 15))
     with pytest.raises(ValueError, match="labels"):
         kmeans_against_categories(x, labels[:3])
+
+
+@pytest.mark.parametrize(
+    "layout, verdict",
+    [
+        ("by_category", "the videos cluster by category"),
+        ("other", "the videos cluster, but not by category"),
+        ("none", "no cluster structure"),
+    ],
+)
+def test_the_clustering_sentence_tells_structure_from_categories(tmp_path, layout, verdict):
+    """Blobs labelled by their blob, blobs labelled across them, and one Gaussian: the
+    sentence follows scikit-learn's silhouette and ARI through the stage's file."""
+    from vidspace.analyses.clustering import clustering_diagnostics
+
+    x, blob = _blobs(n=90, k=3, seed=1)
+    if layout == "none":
+        x = np.random.default_rng(2).normal(size=x.shape).astype(np.float32)
+    cats = blob if layout != "other" else (np.arange(90) // 3) % 3  # unrelated to the blobs
+    path = tmp_path / "e.npz"
+    save_embeddings(
+        path,
+        {
+            "video_ids": np.array([f"v{i}" for i in range(90)]),
+            "video_emb": x,
+            "categories": np.array([f"c{c}" for c in cats]),
+            "split": np.array(["test"] * 90),
+        },
+        {"model": "m"},
+    )
+    r = analyze_file(str(path), str(tmp_path / "c.json"), dec=None)
+    (line,) = clustering_diagnostics("ds", "m", r)
+    assert line.startswith(f"**ds / m**: {verdict}")
+    assert f"silhouette {r['video']['silhouette']:.2f}" in line
+    if layout == "by_category":
+        assert r["video"]["ARI"] == pytest.approx(1.0)
+    # too few videos a category: no verdict, a sentence saying so
+    small = dict(r, video=dict(r["video"], n=12))
+    assert "too few to judge cluster structure" in clustering_diagnostics("ds", "m", small)[0]
+
+
+def test_dec_equal_to_kmeans_is_said():
+    from vidspace.analyses.clustering import clustering_diagnostics
+
+    video = {"k": 3, "n": 90, "ARI": 0.9, "silhouette": 0.6, "category_silhouette": 0.5}
+    same = {"video": video, "dec": {"agreement_with_kmeans": 1.0, "refinement_moved": 0}}
+    assert "DEC's clusters are exactly k-means'" in clustering_diagnostics("d", "m", same)[1]
+    moved_none = {"video": video, "dec": {"agreement_with_kmeans": 0.8, "refinement_moved": 0}}
+    assert "moved no video" in clustering_diagnostics("d", "m", moved_none)[1]
+    moved = {"video": video, "dec": {"agreement_with_kmeans": 0.8, "refinement_moved": 4}}
+    assert len(clustering_diagnostics("d", "m", moved)) == 1

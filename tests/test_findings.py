@@ -151,3 +151,63 @@ def test_a_model_fitted_on_the_evaluated_videos_ranks_no_one(tmp_path):
     lines = findings({"ds": _dataset(tmp_path, alone, {"pairs": []})}, "float32", 0.01)
     assert lines[0].startswith("**ds**: nothing is concluded")
     assert "aligned left out" in lines[0] and "best model" not in "\n".join(lines)
+
+
+def test_a_fit_that_does_not_carry_over_is_named_with_both_numbers(tmp_path):
+    """Overfitting (docs/definitions.md): the alignment's own R@1 on its train pairs against
+    the evaluated split's, a neural MDS loss on unseen rows against the fitted rows', and
+    the multi-grained beta chosen where R@1 is far above the evaluated split's."""
+    from vidspace.analyses.temporal import temporal_diagnostics
+
+    aligned = _metrics(0.10, 0.12, 128, ci=[0.05, 0.15])
+    aligned["neural_mds"] = {
+        "loss": "isometric",
+        "fit_rows": 300,
+        "loss_after": 0.1,
+        "loss_held_out": 0.35,
+    }
+    d = _dataset(
+        tmp_path,
+        {"aligned": ({"float32": aligned}, _spectrum(60, 40.0, [100, 64], 0.2))},
+        {"pairs": []},
+    )
+    d["models"]["aligned"]["embedding_meta"] = _write(
+        tmp_path,
+        "meta.json",
+        {"align_fit_on": "train", "align_fit_r1": 0.95, "align_method": "cca", "align_pairs": 300},
+    )
+    text = "\n".join(findings({"ds": d}, "float32", 0.01))
+    assert (
+        "**ds / aligned**: the cca alignment overfits: text→video R@1 0.95 on the 300 train "
+        "pairs it was fitted on against 0.10 on the evaluated videos (a gap of 0.85 ≥ 0.2)"
+    ) in text
+    assert "neural MDS `float32` overfits: its isometric loss is 0.1 on the 300 rows" in text
+    meta = json.loads(open(d["models"]["aligned"]["embedding_meta"]).read())
+    meta["align_fit_r1"] = 0.25  # within the gap: nothing said
+    d["models"]["aligned"]["embedding_meta"] = _write(tmp_path, "meta.json", meta)
+    assert "alignment overfits" not in "\n".join(findings({"ds": d}, "float32", 0.01))
+
+    sweep = [
+        {"beta": 0.0, "evaluated": {"t2v": 0.1}, "selection": {"t2v": 0.3}},
+        {"beta": 0.5, "evaluated": {"t2v": 0.1}, "selection": {"t2v": 1.0}},
+    ]
+    r = {"chosen_on": "train", "best_beta": 0.5, "sweep": sweep, "split": "test"}
+    (line,) = temporal_diagnostics("ds", "m", r)
+    assert "R@1 1.00 on the train videos β was chosen on against 0.10" in line
+    assert temporal_diagnostics("ds", "m", dict(r, best_beta=0.0)) == []  # 0.3 vs 0.1: < 0.2
+    assert temporal_diagnostics("ds", "m", dict(r, chosen_on="evaluated (transductive)")) == []
+
+
+def test_a_map_that_separates_more_than_its_space_is_said():
+    from vidspace.analyses.projections import projection_diagnostics
+
+    faith = {
+        "neighbours": 5,
+        "trustworthiness": 0.9,
+        "category_silhouette": {"space": 0.05, "map": 0.45},
+    }
+    r = {"n_videos": 100, "faithfulness": {"umap": faith}}
+    (line,) = projection_diagnostics("ds", "m", r)
+    assert "UMAP map separates the categories more than the space does" in line
+    faith["category_silhouette"]["map"] = 0.2
+    assert projection_diagnostics("ds", "m", r) == []

@@ -217,3 +217,42 @@ def test_embed_rejects_non_finite_output(tmp_path, monkeypatch):
         )
     assert not (tmp_path / "out.npz").exists()
     assert not (tmp_path / "out.partial").exists()  # no resuming from NaN rows
+
+
+def test_cca_on_few_pairs_zeroes_the_numerically_zero_dimensions_and_says_so():
+    """3 pairs support at most 2 canonical directions (centred rank, NumPy's oracle): the
+    other 30 correlations are rounding noise; their dimensions are set to zero with a note
+    (the dimension stays, so the variants downstream keep their shapes); the fit's own R@1
+    is the brute-force argmax."""
+    enc = load(
+        {
+            "adapter": "aligned",
+            "video": {"adapter": "random", "dim": 40},
+            "text": {"adapter": "random", "dim": 40},
+            "dim": 32,
+            "weight_power": 0.0,  # equal weights: noise would otherwise count fully
+        }
+    )
+    rng = np.random.default_rng(0)
+    v, t = rng.normal(size=(6, 40)), rng.normal(size=(6, 40))
+    split = np.array(["train"] * 3 + ["test"] * 3)
+    video, text, info = enc.align(v, t, np.arange(6), split)
+    rank = np.linalg.matrix_rank((v[:3] - v[:3].mean(0)).T @ (t[:3] - t[:3].mean(0)))
+    assert rank == 2 and video.shape[1] == text.shape[1] == 32
+    assert np.sum(np.abs(np.asarray(info["canonical_correlations"])) > 1e-6) == rank
+    assert not video[:, rank:].any() and not text[:, rank:].any()
+    assert video[:, :rank].any() and text[:, :rank].any()
+    assert info["notes"] == [
+        "aligned: 30 of 32 CCA dimensions have a canonical correlation at most 1e-06 "
+        "(numerically zero: 3 pairs of 3 videos support 2); they are set to zero"
+    ]
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+    hits = (unit(text[:3]) @ unit(video[:3]).T).argmax(1) == np.arange(3)
+    assert info["align_fit_r1"] == hits.mean()
+    *_, info = enc.align(
+        rng.normal(size=(300, 40)),
+        rng.normal(size=(300, 40)),
+        np.arange(300),
+        np.array(["train", "test"] * 150),
+    )
+    assert info["notes"] == []

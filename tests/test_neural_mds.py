@@ -49,6 +49,13 @@ def test_isometric_lowers_the_stress_and_isotonic_raises_the_rank_correlation():
     assert spearmanr(pdist(order(x)), d)[0] > spearmanr(pdist(pca), d)[0]
 
 
+def test_the_loss_on_rows_the_fit_did_not_see_is_the_stress_there():
+    x, unseen = _curved(n=300)[:200], _curved(n=300)[200:]
+    g, facts = fit_neural_mds(x, 2, loss="isometric", epochs=50, seed=0, held_out=unseen)
+    # one batch (100 < 512 rows): the loss is the stress of the map on those rows
+    assert facts["loss_held_out"] == pytest.approx(_stress(g(unseen), unseen), rel=1e-3)
+
+
 def test_same_seed_same_bytes_other_seed_other_map():
     x = _curved(n=120)
     a, _ = fit_neural_mds(x, 3, loss="isotonic", epochs=20, seed=4)

@@ -122,6 +122,42 @@ def test_spectrum_and_clustering_files(tiny_run):
         assert len(set(labels["kmeans"].tolist())) <= 6
 
 
+def test_data_quality_and_projection_faithfulness_files(tiny_run):
+    """The data-quality stage counts the evaluated captions that the pairwise search finds
+    shared with another video; each map's trustworthiness is scikit-learn's on the stored
+    coordinates (the video embeddings, L2-normalised, cosine)."""
+    from sklearn.manifold import trustworthiness
+
+    from vidspace.core.io import eval_rows, load_embeddings, subset_videos
+    from vidspace.core.linalg import l2_normalize
+    from vidspace.datasets.quality import normalise
+
+    quality = json.loads((tiny_run / "results/data/synthetic/quality.json").read_text())
+    emb = load_embeddings(tiny_run / "results/embeddings/synthetic/random.npz")
+    captions = pd.read_parquet(tiny_run / "data/raw/synthetic/captions.parquet")
+    evaluated = set(subset_videos(emb, eval_rows(emb, "test"))["video_ids"])
+    rows = captions[captions["video_id"].isin(evaluated)]
+    videos_of: dict[str, set] = {}
+    for video, text in zip(rows["video_id"], rows["caption"], strict=True):
+        videos_of.setdefault(normalise(text), set()).add(video)
+    shared = sum(len(videos_of[normalise(t)]) > 1 for t in rows["caption"])
+    assert (quality["captions"], quality["ambiguous_captions"]) == (len(rows), shared)
+    listed = pd.read_csv(tiny_run / "results/data/synthetic/ambiguous_captions.csv")
+    assert len(listed) == shared
+    report = (tiny_run / "results/report.md").read_text()
+    assert f"{quality['distinct_texts']}/{quality['captions']} distinct" in report
+
+    result = json.loads((tiny_run / "results/projections/synthetic/aligned.json").read_text())
+    aligned = load_embeddings(tiny_run / "results/embeddings/synthetic/aligned.npz")
+    x = l2_normalize(subset_videos(aligned, eval_rows(aligned, "test"))["video_emb"])
+    with np.load(tiny_run / "results/projections/synthetic/aligned.npz") as coordinates:
+        for method, faith in result["faithfulness"].items():
+            k = faith["neighbours"]
+            expected = trustworthiness(x, coordinates[method], n_neighbors=k, metric="cosine")
+            assert faith["trustworthiness"] == pytest.approx(expected)
+    assert "Trustworthiness" in report
+
+
 def test_snakemake_html_report(tiny_run):
     snakemake(["--configfile", "tiny.yaml", "--report", "report.html"], tiny_run)
     html = (tiny_run / "report.html").read_text(errors="replace")
@@ -156,6 +192,24 @@ def test_single_plot_target_builds_only_its_chain(tmp_path):
         "total": 5,
     }
     assert "results/embeddings/synthetic/aligned.npz" not in out
+
+
+def test_a_dataset_runs_the_models_it_names(tmp_path):
+    """``models`` on a dataset: only those are embedded, compared and reported there; the
+    other dataset runs every model; naming them changes no download command."""
+    workdir = make_workdir(tmp_path)
+    config = yaml.safe_load((workdir / "tiny.yaml").read_text())
+    before = snakemake(["-n", "-p", "--configfile", "tiny.yaml"], workdir).stdout
+    config["datasets"]["mine"] = dict(config["datasets"]["synthetic"], models=["aligned"])
+    (workdir / "two.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    out = snakemake(["-n", "-p", "--configfile", "two.yaml"], workdir).stdout
+    embeds = set(re.findall(r"results/embeddings/(\w+/\w+)\.npz", out))
+    assert embeds == {"synthetic/random", "synthetic/aligned", "synthetic/motion", "mine/aligned"}
+    counts, alone = _job_counts(out), _job_counts(before)
+    assert counts["embed"] == alone["embed"] + 1 and counts["compare"] == 2
+    assert counts["plot_spectrum"] == alone["plot_spectrum"]  # every model runs somewhere
+    download = [line for line in before.splitlines() if "scripts/download.py" in line]
+    assert download and all(line in out for line in download)
 
 
 def test_a_key_left_out_takes_the_schema_default_everywhere(tmp_path):

@@ -13,6 +13,14 @@ from vidspace.report.markdown import fmt, table
 
 logger = logging.getLogger(__name__)
 
+# Conclusion thresholds (docs/definitions.md, "Clustering"): a mean silhouette above
+# STRUCTURE is at least the "weak structure" of Kaufman and Rousseeuw (1990), at or below it
+# "no substantial structure"; an ARI at or above BY_CATEGORY is a clustering that follows
+# the categories (0 is chance agreement, 1 identity).
+STRUCTURE = 0.25
+BY_CATEGORY = 0.5
+MIN_PER_CLUSTER = 5  # fewer videos per category on average: too few to judge structure
+
 
 def cluster_scores(labels_true, labels_pred) -> dict[str, float]:
     """ARI, NMI, AMI and FMI of a clustering against reference labels."""
@@ -46,9 +54,19 @@ def kmeans_against_categories(
     if classes.size > x.shape[0]:
         raise ValueError(f"{classes.size} categories but only {x.shape[0]} rows")
     from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
 
     pred = KMeans(n_clusters=classes.size, n_init=n_init, random_state=seed).fit_predict(x)
     result = {"k": int(classes.size), "n": int(x.shape[0]), **cluster_scores(categories, pred)}
+    # the data's own structure, whatever the categories: how well k-means' clusters separate,
+    # and how well the categories themselves do (cosine distance between the rows)
+    for key, grouping in (("silhouette", pred), ("category_silhouette", categories)):
+        found = np.unique(grouping).size
+        result[key] = (
+            float(silhouette_score(x, grouping, metric="cosine"))
+            if 2 <= found <= x.shape[0] - 1
+            else None
+        )
     if labels:
         result["labels"] = pred.astype(np.int64)
     return result
@@ -70,6 +88,8 @@ def dec_against_categories(x: np.ndarray, categories: np.ndarray, seed: int, **o
         "n": int(x.shape[0]),
         **cluster_scores(categories, r["labels"]),
         "autoencoder_kmeans": cluster_scores(categories, r["autoencoder_labels"]),
+        # videos whose cluster the KL refinement changed (it starts from those centroids)
+        "refinement_moved": int(np.sum(r["labels"] != r["autoencoder_labels"])),
         **{key: r[key] for key in ("iterations", "converged", "kl_first", "kl_last")},
         "options": options,
         "labels": r["labels"],
@@ -119,6 +139,10 @@ def analyze_file(
             )
             if "labels" in result["dec"]:
                 clusters["dec"] = result["dec"].pop("labels")
+                # 1.0: the same partition as k-means on the embeddings (labels up to renaming)
+                result["dec"]["agreement_with_kmeans"] = cluster_scores(
+                    clusters["kmeans"], clusters["dec"]
+                )["ARI"]
             if "skipped" in result["dec"]:
                 logger.warning("%s: DEC skipped: %s", embeddings_path, result["dec"]["skipped"])
         if "text_emb" in arrays:
@@ -179,6 +203,45 @@ def clustering_section(report) -> str:
     return "\n\n".join(out)
 
 
+def clustering_diagnostics(ds: str, m: str, r: dict) -> list[str]:
+    """One sentence on whether the videos cluster, and by category (thresholds above), and
+    one when DEC's labels are k-means' own or its start's."""
+    if "skipped" in r or r["video"].get("silhouette") is None:
+        return []
+    v = r["video"]
+    where = f"**{ds} / {m}**"
+    if v["n"] < MIN_PER_CLUSTER * v["k"]:
+        return [
+            f"{where}: {v['n']} videos for {v['k']} categories are too few to judge cluster "
+            f"structure (fewer than {MIN_PER_CLUSTER} a category); no clustering sentence."
+        ]
+    s, ari = v["silhouette"], v["ARI"]
+    scores = f"k-means silhouette {s:.2f}, ARI against the categories {ari:.2f}"
+    if ari >= BY_CATEGORY:
+        shape = "" if s > STRUCTURE else ", though the clusters are not well separated"
+        verdict = f"the videos cluster by category{shape}"
+    elif s > STRUCTURE:
+        verdict = "the videos cluster, but not by category: something else groups them"
+    else:
+        verdict = "no cluster structure, and none along the categories"
+    lines = [
+        f"{where}: {verdict} ({scores}; silhouette of the categories themselves "
+        f"{fmt(v.get('category_silhouette'))})."
+    ]
+    dec = r.get("dec", {})
+    if dec.get("agreement_with_kmeans") == 1.0:
+        lines.append(
+            f"{where}: DEC's clusters are exactly k-means' on the embeddings (ARI 1.00 between "
+            "them): its autoencoder and refinement change no assignment here."
+        )
+    elif dec.get("refinement_moved") == 0:
+        lines.append(
+            f"{where}: DEC's KL refinement moved no video from the autoencoder + k-means "
+            "clusters it starts from."
+        )
+    return lines
+
+
 def _run(inputs: dict, outputs: dict, config: dict) -> None:
     options = dict(config["clustering"])
     dec = options if options.pop("dec") else None
@@ -203,6 +266,7 @@ ANALYSIS = Analysis(
     config_keys=("evaluation.split", "seed", "clustering"),
     metrics=("clustering",),
     section=clustering_section,
+    diagnostics=clustering_diagnostics,
     order=60,
     skipped=lambda result: [("clustering", result["skipped"])] if "skipped" in result else [],
 )

@@ -21,7 +21,7 @@ from vidspace.core.io import (
     write_json,
 )
 from vidspace.core.linalg import l2_normalize
-from vidspace.report.markdown import rel
+from vidspace.report.markdown import fmt, rel, table
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ METHODS = {"umap": "UMAP", "tsne": "t-SNE"}
 
 
 MIN_PROJECTION_POINTS = 4
+NEIGHBOURS = 5  # trustworthiness: the neighbourhood a map must keep
+OVERSTATES = 0.25  # a map's category silhouette this far above the space's overstates it
 
 
 def _project(x: np.ndarray, method: str, seed: int) -> np.ndarray:
@@ -78,20 +80,62 @@ def project_file(
             logger.warning("%s %s projection skipped: %s", embeddings_path, method, reason)
             continue
         coordinates[method] = _project(x, method, seed)
+        result.setdefault("faithfulness", {})[method] = _faithfulness(x, coordinates[method], cats)
     with atomic_path(coordinates_path, suffix=".npz") as tmp:
         np.savez(tmp, **coordinates)
     write_json(out_path, result)
     return result
 
 
-def category_colour(index: int):
-    """Well-separated hues for categories: tab10's ten first, then tab20's light shades
-    (never two shades of one hue among the first ten, as tab20 alone would give)."""
-    from vidspace.report.figures import plt
+def _faithfulness(x: np.ndarray, xy: np.ndarray, cats: np.ndarray) -> dict:
+    """How far a 2-D map can be read as the space: trustworthiness (scikit-learn; 1 = every
+    map neighbour a neighbour in the space) and the categories' silhouette in the space
+    (cosine) and in the map (Euclidean), None where it is undefined."""
+    from sklearn.manifold import trustworthiness
+    from sklearn.metrics import silhouette_score
 
-    if index % 20 < 10:
-        return plt.get_cmap("tab10")(index % 10)
-    return plt.get_cmap("tab20")(2 * (index % 10) + 1)
+    n = x.shape[0]
+    k = min(NEIGHBOURS, n // 2 - 1)
+    out: dict = {"neighbours": k, "trustworthiness": None}
+    if k >= 1:
+        out["trustworthiness"] = float(trustworthiness(x, xy, n_neighbors=k, metric="cosine"))
+    known = cats != ""
+    found = np.unique(cats[known]).size
+    ok = 2 <= found <= int(known.sum()) - 1
+    out["category_silhouette"] = {
+        "space": float(silhouette_score(x[known], cats[known], metric="cosine")) if ok else None,
+        "map": float(silhouette_score(xy[known], cats[known])) if ok else None,
+    }
+    return out
+
+
+def projection_diagnostics(ds: str, m: str, r: dict) -> list[str]:
+    """A map that separates the categories far better than the space does is said to."""
+    lines = []
+    for method, f in r.get("faithfulness", {}).items():
+        space, flat = f["category_silhouette"]["space"], f["category_silhouette"]["map"]
+        if space is None or flat is None or r["n_videos"] < 30:
+            continue
+        if flat - space >= OVERSTATES:
+            lines.append(
+                f"**{ds} / {m}**: the {METHODS[method]} map separates the categories more "
+                f"than the space does (silhouette {flat:.2f} in the map, {space:.2f} in the "
+                f"space; trustworthiness {f['trustworthiness']:.2f}): read its clusters as "
+                "neighbourhoods, not as distances."
+            )
+    return lines
+
+
+def category_colour(index: int, count: int):
+    """Well-separated hues for ``count`` categories: matplotlib's tab10 up to ten, else
+    colorcet's glasbey (256 hues chosen to be told apart; repeats beyond that)."""
+    if count <= 10:
+        from vidspace.report.figures import plt
+
+        return plt.get_cmap("tab10")(index)
+    import colorcet
+
+    return colorcet.glasbey[index % len(colorcet.glasbey)]
 
 
 def plot_projection_grid(
@@ -151,7 +195,7 @@ def plot_projection_grid(
                 _cluster_panel(axes[row, 2], model, xy, stored["video_ids"], clusters.get(model))
             for c in np.unique(cats):
                 m = cats == c
-                colour = category_colour(categories.index(c))
+                colour = category_colour(categories.index(c), len(categories))
                 handles[c] = ax.scatter(
                     xy[m, 0],
                     xy[m, 1],
@@ -211,6 +255,41 @@ def _cluster_panel(ax, model: str, xy: np.ndarray, video_ids, labels_path) -> No
 
 def projection_section(report) -> str:
     out = ["## Projections (UMAP / t-SNE)"]
+    rows = []
+    for ds, d in report.datasets.items():
+        for m, md in d["models"].items():
+            r = read_json(md["projections"])
+            for method, f in r.get("faithfulness", {}).items():
+                sil = f["category_silhouette"]
+                rows.append(
+                    [
+                        ds,
+                        m,
+                        METHODS[method],
+                        r["n_videos"],
+                        fmt(f["trustworthiness"]),
+                        fmt(sil["space"]),
+                        fmt(sil["map"]),
+                    ]
+                )
+    if rows:
+        out.append(
+            "How far each map can be read as the space: trustworthiness (1 = the map's "
+            f"{NEIGHBOURS} nearest neighbours of each video are its neighbours in the space "
+            "too) and the categories' silhouette in the space (cosine) and in the map:\n\n"
+            + table(
+                [
+                    "Dataset",
+                    "Model",
+                    "Map",
+                    "Videos",
+                    "Trustworthiness",
+                    "Category silhouette, space",
+                    "…, map",
+                ],
+                rows,
+            )
+        )
     for ds, path in report.plots.get("projections", {}).items():
         out.append(f"![{ds}_projections]({rel(path, report.report_dir)})")
     return "\n\n".join(out)
@@ -241,6 +320,7 @@ ANALYSIS = Analysis(
     run=_run,
     config_keys=("evaluation.split", "seed"),
     section=projection_section,
+    diagnostics=projection_diagnostics,
     order=70,
     skipped=lambda result: [
         (f"{method} projection", reason) for method, reason in result.get("skipped", {}).items()

@@ -236,17 +236,22 @@ def plot_spectrum(model: str, spectra: Mapping[str, str | Path], out_png: str | 
         for name, r in results.items():
             if modality not in r:
                 continue
-            sv = np.asarray(r[modality]["singular_values"])
-            sv = sv / sv[0]
+            sv = np.asarray(r[modality]["singular_values"], np.float64)
             stats = r[modality]
+            if sv.size == 0 or not sv[0] > 0:  # no spread at all: nothing to draw on a log axis
+                ax.plot([], [], label=f"{name}: no spread (every vector the same)")
+                continue
+            sv = sv / sv[0]
             ax.plot(
                 np.arange(1, sv.size + 1),
                 np.maximum(sv, 1e-12),
                 label=f"{name} (erank {stats['effective_rank']:.1f}, rank {stats['rank']})",
             )
-        ax.set_yscale("log")
-        ax.set_xscale("log")
-        low = min((line.get_ydata().min() for line in ax.get_lines()), default=1e-3)
+        drawn = [line for line in ax.get_lines() if len(line.get_ydata())]
+        if drawn:
+            ax.set_yscale("log")
+            ax.set_xscale("log")
+        low = min((line.get_ydata().min() for line in drawn), default=1e-3)
         ax.set_ylim(bottom=max(1e-9, min(1e-2, low / 3)), top=1.5)
         ax.set_xlabel("index i")
         ax.set_ylabel("σ_i / σ_1")

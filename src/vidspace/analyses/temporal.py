@@ -37,7 +37,7 @@ from vidspace.core.linalg import POOLINGS, l2_normalize
 from vidspace.metrics.ranking import query_ranks
 from vidspace.metrics.scoring import MultiGrained
 from vidspace.metrics.statistics import paired_bootstrap
-from vidspace.report.claims import p_text
+from vidspace.report.claims import overfit_sentence, overfits, p_text
 from vidspace.report.markdown import fmt, rel, table
 from vidspace.variants import NO_FRAMES, TRANSDUCTIVE, apply_variant
 
@@ -356,6 +356,25 @@ def temporal_headline(ds: str, m: str, r: dict) -> str:
     )
 
 
+def temporal_diagnostics(ds: str, m: str, r: dict) -> list[str]:
+    """A beta chosen on a split where R@1 is far above the evaluated split's (overfitting)."""
+    if "skipped" in r or r.get("chosen_on") not in ("train", "val"):
+        return []
+    point = next(p for p in r["sweep"] if p["beta"] == r["best_beta"])
+    chosen, evaluated = point["selection"]["t2v"], point["evaluated"]["t2v"]
+    if not overfits(chosen, evaluated):
+        return []
+    return [
+        overfit_sentence(
+            f"**{ds} / {m}**",
+            f"the multi-grained β choice (β = {r['best_beta']:g})",
+            f"the {r['chosen_on']} videos β was chosen on",
+            chosen,
+            evaluated,
+        )
+    ]
+
+
 def _run(inputs: dict, outputs: dict, config: dict) -> None:
     options = config["temporal"]
     temporal_file(
@@ -382,6 +401,7 @@ ANALYSIS = Analysis(
     section=temporal_section,
     order=50,
     headline=temporal_headline,
+    diagnostics=temporal_diagnostics,
     figure=Figure(
         name="temporal",
         path="results/plots/temporal_{dataset}.png",

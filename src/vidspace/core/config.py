@@ -106,6 +106,12 @@ def validate_config(
                 f"config error: datasets.{name}.sampling names {ds['sampling']!r}, which is "
                 f"not under 'samplings' ({sorted(config['samplings'])})"
             )
+        unknown = [m for m in ds.get("models", []) if m not in config["models"]]
+        if unknown:
+            raise ConfigError(
+                f"config error: datasets.{name}.models names {unknown}, not under 'models' "
+                f"({sorted(config['models'])})"
+            )
     ref = config["report"].get("reference_variant")
     if ref is not None and ref not in config["variants"]:
         raise ConfigError(

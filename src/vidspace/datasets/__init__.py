@@ -7,10 +7,13 @@ to the manifest's own directory, so a checkout (or a DVC pull) can live anywhere
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+
+import pandas as pd
 
 from vidspace.core.config import defaults_for
 from vidspace.core.io import write_failures, write_table
@@ -19,6 +22,7 @@ from vidspace.datasets.tables import (
     MANIFEST_COLUMNS,
     DownloadResult,
     check_video_id,
+    drop_empty_captions,
     validate_tables,
 )
 
@@ -71,6 +75,19 @@ def get_adapter(name: str) -> Adapter:
     raise ValueError(f"unknown dataset adapter {name!r}; available: {sorted(ADAPTERS)}")
 
 
+def hold_out(video_ids: pd.Series, share: float, seed: int) -> list[str]:
+    """``train`` for round(share x N) of the videos (at least 1, at most N - 1 when N >= 2),
+    ``test`` for the rest: the videos with the smallest SHA-256 of "seed:video_id", so the
+    choice depends on nothing but the seed and each id (not on the table's order)."""
+    ids = [str(v) for v in video_ids]
+    n = len(ids)
+    k = min(max(1, round(share * n)), n - 1) if n >= 2 else 0
+    order = sorted(ids, key=lambda v: hashlib.sha256(f"{seed}:{v}".encode()).hexdigest())
+    train = set(order[:k])
+    logger.info("held out %d of %d videos as the train split (seed %d)", k, n, seed)
+    return ["train" if v in train else "test" for v in ids]
+
+
 def download(
     adapter: str,
     options: dict,
@@ -79,15 +96,22 @@ def download(
     captions_path: str | Path,
     failures_path: str | Path,
     video_dir: str | Path,
+    holdout: float | None = None,
 ) -> DownloadResult:
-    """Run one adapter and write its manifest, captions and failures tables."""
+    """Run one adapter and write its manifest, captions and failures tables; ``holdout``:
+    a table without splits gets a seeded train share (:func:`hold_out`)."""
     video_dir = Path(video_dir)
     video_dir.mkdir(parents=True, exist_ok=True)
     # the schema's defaults for this adapter's options (as validation fills them), also
     # for a call that does not come from a validated config
     options = defaults_for("dataset", {"adapter": adapter, "options": dict(options)})["options"]
-    result = get_adapter(adapter)(video_dir, options, seed)
+    result = drop_empty_captions(get_adapter(adapter)(video_dir, options, seed))
     validate_tables(result.manifest, result.captions, f"dataset adapter {adapter!r}")
+    if holdout is not None:
+        if (result.manifest["split"].fillna("") != "").any():
+            logger.warning("%s: holdout %g ignored: the table has splits", adapter, holdout)
+        else:
+            result.manifest["split"] = hold_out(result.manifest["video_id"], holdout, seed)
     root = Path(manifest_path).resolve().parent
     result.manifest["path"] = [
         os.path.relpath(Path(p).resolve(), root) for p in result.manifest["path"]

@@ -33,6 +33,22 @@ def check_video_id(video_id: str) -> str:
     return video_id
 
 
+def drop_empty_captions(result: DownloadResult) -> DownloadResult:
+    """Captions that are empty or white space only move to the failures (stage
+    ``annotations``, reason ending in "empty caption"): dropped and counted, never a query."""
+    text = result.captions["caption"].fillna("").astype(str)
+    empty = text.str.strip() == ""
+    if not empty.any():
+        return result
+    dropped = result.captions[empty]
+    result.failures += [
+        {"video_id": str(v), "stage": "annotations", "reason": f"caption {c}: empty caption"}
+        for c, v in zip(dropped["caption_id"], dropped["video_id"], strict=True)
+    ]
+    result.captions = result.captions[~empty].reset_index(drop=True)
+    return result
+
+
 def validate_tables(manifest: pd.DataFrame, captions: pd.DataFrame, source: str) -> None:
     """Raise ValueError naming the problem if the tables break the contract."""
     for name, df, cols in (

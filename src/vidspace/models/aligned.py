@@ -16,6 +16,10 @@ from vidspace.core.io import TRANSDUCTIVE
 
 logger = logging.getLogger(__name__)
 
+# canonical correlations at or below this are numerically zero (n pairs support at most
+# n - 1 directions): their dimensions carry rounding noise and are set to zero
+CCA_TOLERANCE = 1e-6
+
 
 def _inv_sqrt(cov: np.ndarray) -> np.ndarray:
     w, v = np.linalg.eigh(cov)
@@ -42,6 +46,16 @@ def fit_cca(
     u, s, vt = np.linalg.svd(wx @ (xc.T @ yc / n) @ wy)
     k = min(dim, s.size)
     return mx, my, wx @ u[:, :k], wy @ vt.T[:, :k], s[:k]
+
+
+def _fit_recall_at_1(video, text, index, rows) -> float:
+    """Text->video R@1 of the fitted pairs among the fitted videos (cosine; ties against)."""
+    position = np.cumsum(rows) - 1  # each fitted video's row among the fitted ones
+    video = video / np.maximum(np.linalg.norm(video, axis=1, keepdims=True), 1e-12)
+    text = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
+    scores = text @ video.T
+    own = scores[np.arange(len(text)), position[index]]
+    return float(np.mean((scores >= own[:, None]).sum(1) == 1))
 
 
 class Alignment:
@@ -84,9 +98,20 @@ class Alignment:
             )
         pairs = train_videos[text_video_index]
         vx, ty = video_emb[text_video_index[pairs]], text_emb[pairs]
+        notes = []
         if self.method == "cca":
             mx, my, a, b, corr = fit_cca(vx, ty, self.dim, self.reg)
-            weight = corr**self.weight_power
+            degenerate = corr <= CCA_TOLERANCE
+            if degenerate.any():
+                notes.append(
+                    f"aligned: {int(degenerate.sum())} of {corr.size} CCA dimensions have a "
+                    f"canonical correlation at most {CCA_TOLERANCE:g} (numerically zero: "
+                    f"{int(pairs.sum())} pairs of {int(train_videos.sum())} videos support "
+                    f"{int((~degenerate).sum())}); they are set to zero"
+                )
+                logger.warning("%s", notes[-1])
+            # rounding noise carries no pairing: a zero weight keeps the dimension constant
+            weight = np.where(corr > CCA_TOLERANCE, corr**self.weight_power, 0.0)
             video_map = lambda x: ((x - mx) @ a) * weight  # noqa: E731
             text_out = ((text_emb - my) @ b) * weight
             info_corr = corr.tolist()
@@ -108,6 +133,12 @@ class Alignment:
             "align_fit_on": fit_on,
             "align_pairs": int(pairs.sum()),
             "canonical_correlations": info_corr,
+            # text->video R@1 among the videos the map was fitted on, to set against the
+            # evaluated split's (an alignment that overfits retrieves its own pairs only)
+            "align_fit_r1": _fit_recall_at_1(
+                video_out[train_videos], text_out[pairs], text_video_index[pairs], train_videos
+            ),
+            "notes": notes,
         }
         if frame_emb is not None:
             info["frame_emb"] = video_map(np.asarray(frame_emb, np.float64)).astype(np.float32)

@@ -30,7 +30,7 @@ MAX_FAILURE_ROWS = 50  # per dataset; the rest are counted and left in failures.
 
 
 def _data_section(datasets: dict) -> str:
-    rows, failed = [], []
+    rows, failed, ambiguous, held = [], [], [], []
     for name, d in datasets.items():
         manifest = read_table(d["manifest"])
         captions = read_table(d["captions"])
@@ -43,6 +43,23 @@ def _data_section(datasets: dict) -> str:
         lost = set(dl_videos["video_id"]) | set(fr_fail["video_id"])
         kept_captions = int((~captions["video_id"].isin(lost)).sum())
         annotations = int((dl_fail["stage"] == "annotations").sum())
+        quality = read_json(d["quality"]) if "quality" in d else None
+        if d.get("holdout"):
+            train = int((manifest["split"] == "train").sum())
+            held.append(
+                f"- {name}: the table has no split column, so {train} of {len(manifest)} "
+                f"videos were held out as the train split (`holdout: {d['holdout']:g}`, chosen "
+                "by a hash of the seed and each video id): fitted parts learn from them, the "
+                "others are the test split."
+            )
+        if quality and quality["ambiguous_captions"]:
+            ambiguous.append(
+                f"- {name}: {quality['ambiguous_captions']} of the {quality['captions']} "
+                f"captions evaluated (split `{quality['split']}`) share their text with a "
+                f"caption of another video ({quality['ambiguous_texts']} texts, "
+                f"{quality['videos_sharing_a_caption']} videos), listed in "
+                f"`{quality['ambiguous_file']}`."
+            )
         rows.append(
             [
                 name,
@@ -51,6 +68,7 @@ def _data_section(datasets: dict) -> str:
                 len(fr_fail),
                 f"{kept_captions}/{len(captions)}",
                 annotations,
+                _distinct(quality),
                 _frame_sizes(d),
             ]
         )
@@ -76,15 +94,34 @@ def _data_section(datasets: dict) -> str:
             "Failed decoding",
             "Captions kept",
             "Annotation rows skipped",
+            "Evaluated captions: distinct texts / shared with another video",
             "Frames as models saw them (W x H: clips)",
         ],
         rows,
     )
+    if held:
+        out += "\n\n" + "\n".join(held)
+    if ambiguous:
+        out += (
+            "\n\nCaptions that also describe another video are ill-posed queries: text→video "
+            "counts only the caption's own video as relevant, so the other one ranks as a miss, "
+            "and in video→text the identical captions tie, which counts against the model "
+            '(docs/definitions.md, "Data quality").\n\n' + "\n".join(ambiguous)
+        )
     if failed:
         out += "\n\nFailed videos and skipped annotation rows:\n\n" + table(
             ["Dataset", "Video", "Stage", "Reason"], failed
         )
     return out
+
+
+def _distinct(quality: dict | None) -> str:
+    if quality is None:
+        return "–"
+    return (
+        f"{quality['distinct_texts']}/{quality['captions']} distinct; "
+        f"{quality['ambiguous_captions']} shared"
+    )
 
 
 def _retrieval_section(
@@ -257,6 +294,9 @@ def _skipped_section(datasets: dict) -> str:
     analyses = [a for a in registry().values() if a.skipped]
     for ds, d in datasets.items():
         for m, md in d["models"].items():
+            rows += [
+                [ds, m, "embed", note] for note in read_json(md["embedding_meta"]).get("notes", [])
+            ]
             by_note: dict[str, list[str]] = {}
             for v, path in md["metrics"].items():
                 r = read_json(path)

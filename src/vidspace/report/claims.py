@@ -5,6 +5,7 @@ by the analyses' own sentences."""
 from __future__ import annotations
 
 CHANCE_FACTOR = 3  # R@1 at most 3/N (N evaluated videos): retrieval at chance level
+OVERFIT_GAP = 0.2  # R@1 where a part was fitted this far above the evaluated split's
 
 
 def at_chance(r: dict) -> bool:
@@ -29,3 +30,18 @@ def p_text(test: dict, resamples: int) -> str:
     if test["p_value"] <= floor:
         return f"p ≤ {floor:g}, the resolution of {resamples} resamples"
     return f"p = {test['p_value']:.3g}"
+
+
+def overfits(fitted: float, evaluated: float) -> bool:
+    """R@1 on the videos a part was fitted (or chosen) on at least OVERFIT_GAP above R@1 on
+    the evaluated videos: what the fit learnt does not carry over."""
+    return fitted - evaluated >= OVERFIT_GAP
+
+
+def overfit_sentence(where: str, what: str, on: str, fitted: float, evaluated: float) -> str:
+    """``on``: where the fitted number comes from, e.g. "the train videos it was fitted on"."""
+    return (
+        f"{where}: {what} overfits: text→video R@1 {fitted:.2f} on {on} against "
+        f"{evaluated:.2f} on the evaluated videos (a gap of {fitted - evaluated:.2f} ≥ "
+        f"{OVERFIT_GAP}): what was fitted there does not carry over."
+    )

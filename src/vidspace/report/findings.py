@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from vidspace.analyses import registry
 from vidspace.core.io import read_json
-from vidspace.report.claims import CHANCE_FACTOR, at_chance, conclusive, p_text
+from vidspace.report.claims import (
+    CHANCE_FACTOR,
+    at_chance,
+    conclusive,
+    overfit_sentence,
+    overfits,
+    p_text,
+)
 
+NMDS_OVERFIT = 2.0  # neural MDS: loss on the evaluated rows this many times the fitted rows
+MIN_VIDEOS = 3  # fewer evaluated videos: too little to evaluate at all
 FEW_VIDEOS = 30  # below: a dataset too small to conclude is said to be so, not at chance
 
 
@@ -39,6 +48,13 @@ def _best_model(ds: str, d: dict, ref: str, comparison: dict | None) -> tuple[st
         if left_out
         else ""
     )
+    n = results[texts[0]]["n_videos"]
+    if n < MIN_VIDEOS:
+        return None, (
+            f"**{ds}**: too little to evaluate: {n} video{'s' if n != 1 else ''} in the "
+            f"evaluated split, so R@1 is {'1 whatever the model' if n == 1 else 'a coin toss'}; "
+            f"nothing is concluded (at least {MIN_VIDEOS} needed, far more to conclude)."
+        )
     if not ranked or not conclusive(results[ranked[0]]):
         best = ranked[0] if ranked else texts[0]
         return None, _nothing_concluded(ds, best, results[best], aside)
@@ -83,7 +99,7 @@ def _nothing_concluded(ds: str, best: str, r: dict, aside: str = "") -> str:
         why = (
             f"every model with text was fitted on the evaluated videos themselves ({best}: "
             f"{', '.join(r['transductive'])}; no train split apart), so its numbers are "
-            "optimistic: give the table a split column"
+            "optimistic: give the table a split column, or the dataset `holdout: 0.5`"
         )
     elif at_chance(r) and n >= FEW_VIDEOS:
         why = (
@@ -134,6 +150,34 @@ def _chance(ds: str, model: str, r: dict) -> list[str]:
     ]
 
 
+def _overfitting(ds: str, model: str, md: dict, r: dict) -> list[str]:
+    """An alignment (the embedding's own fit) or a neural MDS variant whose fit does not
+    carry over to the evaluated videos."""
+    lines = []
+    meta = read_json(md["embedding_meta"]) if "embedding_meta" in md else {}
+    if "skipped" not in r and meta.get("align_fit_on") == "train" and "align_fit_r1" in meta:
+        if overfits(meta["align_fit_r1"], r["t2v"]["R@1"]):
+            lines.append(
+                overfit_sentence(
+                    f"**{ds} / {model}**",
+                    f"the {meta['align_method']} alignment",
+                    f"the {meta['align_pairs']} train pairs it was fitted on",
+                    meta["align_fit_r1"],
+                    r["t2v"]["R@1"],
+                )
+            )
+    for variant, path in md["metrics"].items():
+        nmds = read_json(path).get("neural_mds", {})
+        held_out, fitted = nmds.get("loss_held_out"), nmds.get("loss_after")
+        if held_out is not None and fitted and held_out >= NMDS_OVERFIT * fitted:
+            lines.append(
+                f"**{ds} / {model}**: neural MDS `{variant}` overfits: its {nmds['loss']} loss "
+                f"is {fitted:.4g} on the {nmds['fit_rows']} rows it was fitted on against "
+                f"{held_out:.4g} on the evaluated rows (≥ {NMDS_OVERFIT:g}x)."
+            )
+    return lines
+
+
 def findings(datasets: dict, ref: str, epsilon: float) -> list[str]:
     """The sentences of the Findings section, in order: best model, cheapest variant, each
     analysis' headline (for models above chance), then diagnostics (chance level and each
@@ -151,6 +195,7 @@ def findings(datasets: dict, ref: str, epsilon: float) -> list[str]:
             reference = read_json(md["metrics"][ref])
             above_chance = conclusive(reference)
             diagnostics += _chance(ds, m, reference)
+            diagnostics += _overfitting(ds, m, md, reference)
             for a in analyses:
                 if a.result not in md or not (a.headline or a.diagnostics):
                     continue

@@ -257,8 +257,14 @@ def apply_variant(
             if text is not None:  # both modalities: retrieval reads distances across them
                 fit_set = np.concatenate([fit_set, text[rows[arrays["text_video_index"]]]])
             options = {k: spec[k] for k in ("loss", "epochs", "seed", "hidden")}
+            unseen = eval_rows(arrays, split) & ~rows  # evaluated rows the fit did not see
+            held_out = None
+            if unseen.any():
+                held_out = video[unseen]
+                if text is not None:
+                    held_out = np.concatenate([held_out, text[unseen[arrays["text_video_index"]]]])
             try:
-                fn, facts = fit_neural_mds(fit_set, dim, **options)
+                fn, facts = fit_neural_mds(fit_set, dim, held_out=held_out, **options)
             except TooFewRows as exc:
                 raise VariantSkipped(str(exc)) from None
             meta["neural_mds"] = {"loss": spec["loss"], **facts}

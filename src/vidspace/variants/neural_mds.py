@@ -62,9 +62,12 @@ def fit_neural_mds(
     batch_size: int = 512,
     lr: float = 1e-3,
     quads: int = 8192,
+    held_out: np.ndarray | None = None,
 ) -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
     """Fit g on the rows of ``x`` (module docstring); returns (g as a NumPy function, facts:
-    rows fitted on, the loss before and after training on the whole fit set's batches)."""
+    rows fitted on, the loss before and after training on the whole fit set's batches, and
+    after training on the rows of ``held_out`` when given: a loss far above the fitted
+    rows' there is overfitting)."""
     if loss not in LOSSES:
         raise ValueError(f"neural_mds: loss must be one of {list(LOSSES)}, got {loss!r}")
     x = np.asarray(x, np.float32)
@@ -102,7 +105,8 @@ def fit_neural_mds(
         params = [*linear.parameters(), *mlp.parameters()]
         optimiser = torch.optim.Adam(params, lr=lr)
 
-        def epoch_loss() -> float:
+        def epoch_loss(data=data) -> float:
+            n = data.shape[0]
             with torch.no_grad():
                 total = [
                     float(
@@ -139,6 +143,11 @@ def fit_neural_mds(
                 value.backward()
                 optimiser.step()
         after = epoch_loss()
+        unseen = None
+        if held_out is not None and len(held_out) >= 2:
+            if len(held_out) > MAX_FIT_ROWS:  # the same cap as the fit set's
+                held_out = held_out[np.sort(rng.choice(len(held_out), MAX_FIT_ROWS, False))]
+            unseen = epoch_loss(torch.from_numpy(np.ascontiguousarray(held_out, np.float32)))
         for p in params:
             p.requires_grad_(False)
 
@@ -151,4 +160,6 @@ def fit_neural_mds(
             return (torch.cat(out) if out else torch.zeros((0, dim))).numpy().astype(np.float32)
 
     facts = {"fit_rows": int(n), "loss_before": round(before, 6), "loss_after": round(after, 6)}
+    if unseen is not None:
+        facts["loss_held_out"] = round(unseen, 6)
     return apply, facts
