@@ -17,6 +17,8 @@ from conftest import REPO, run_tool, snakemake
 from test_dvc import _stages_run
 from test_workflow import _job_counts
 
+from vidspace.analyses import figures, registry
+
 pytestmark = pytest.mark.slow
 
 
@@ -60,17 +62,29 @@ def test_team_embeds_once_and_a_teammate_reuses_everything(tmp_path, tiny_run):
     diff = run_tool([sys.executable, "-m", "dvc", "params", "diff", "--json"], b).stdout
     change = {"old": 4, "new": 3, "diff": -1}
     assert json.loads(diff) == {"tiny.yaml": {"variants.pca4.dim": change}}
-    chain = {"transform": 3, "retrieval": 3, "cost": 3, "plot_retrieval": 1, "plot_pareto": 1}
+    # the readers of a variant's files: the declared analyses that read every variant of
+    # a model (one job per model) and the figures over the metrics (one per dataset)
+    readers = [
+        a.name
+        for a in registry().values()
+        if any(i.rule in ("transform", "retrieval") for i in a.inputs.values())
+    ]
+    plots = [
+        f.rule
+        for f in figures().values()
+        if any(i.rule in ("transform", "retrieval", *readers) for i in f.inputs.values())
+    ]
+    assert {"cost"} <= set(readers) and {"plot_retrieval", "plot_pareto"} <= set(plots)
+    chain = {"transform": 3, "retrieval": 3, **dict.fromkeys(readers, 3), **dict.fromkeys(plots, 1)}
     counts = _job_counts(snakemake(["-n", "--configfile", "tiny.yaml"], b).stdout)
-    assert counts == {**chain, "report": 1, "all": 1, "total": 13}
+    assert counts == {**chain, "report": 1, "all": 1, "total": sum(chain.values()) + 2}
     ran = _stages_run(run_tool([sys.executable, "-m", "dvc", "repro"], b).stdout)
     models = ("random", "aligned", "motion")
     pca4_chain = {
         *(f"transform--synthetic--{m}--pca4" for m in models),
         *(f"retrieval--synthetic--{m}--pca4" for m in models),
-        *(f"cost--synthetic--{m}" for m in models),  # reads every variant file
-        "plot_retrieval--synthetic",
-        "plot_pareto--synthetic",
+        *(f"{a}--synthetic--{m}" for a in readers for m in models),  # every variant file
+        *(f"{f}--synthetic" for f in plots),
         "report--report",
     }
     assert ran == {"check-dvc-yaml", *pca4_chain}
