@@ -8,6 +8,7 @@ from vidspace.analyses.spectra import (
     dims_for_variance,
     effective_rank,
     modality_gap,
+    rankme,
     singular_values,
     spectrum_stats,
     stable_rank,
@@ -92,3 +93,40 @@ def test_centred_spectrum_matches_svd_of_centred_matrix(shape):
     np.testing.assert_allclose(
         stats["singular_values"][: expected.size], expected, atol=1e-6 * expected[0]
     )
+
+
+@pytest.mark.parametrize("n, d", [(300, 128), (80, 512)])
+def test_alpha_req_and_rankme_match_reptrix(n, d):
+    """reptrix (PyPI, the representation-quality library; a test dependency only) on the
+    same matrix: its alpha over the same 1-based range i = 11..min(100, rank), and RankMe
+    of the centred spectrum (reptrix's get_rankme takes the eigenvalues, sigma^2)."""
+    import torch
+    from reptrix import alpha as reptrix_alpha
+    from reptrix import rankme as reptrix_rankme
+
+    rng = np.random.default_rng(0)
+    # a power-law spectrum with alpha = 1.3, randomly rotated
+    scales = np.arange(1, d + 1) ** (-1.3 / 2)
+    x = (rng.normal(size=(n, d)) * scales) @ np.linalg.qr(rng.normal(size=(d, d)))[0]
+    x = x.astype(np.float32)
+    stats = spectrum_stats(x, center=True)
+    a = stats["alpha_req"]
+    assert a["fit"] == [11, min(100, n - 1)]
+    expected, *_ = reptrix_alpha.get_alpha(
+        torch.from_numpy(x), fit_range=np.arange(a["fit"][0] - 1, a["fit"][1])
+    )
+    assert a["alpha"] == pytest.approx(expected, rel=1e-5)
+    assert 0.9 < a["alpha"] < 1.7 and a["r2"] > 0.9
+    # RankMe: the paper (Garrido et al. 2023) takes the singular values of the embeddings,
+    # as spectrum_stats does; reptrix takes the covariance eigenvalues sigma^2 of the
+    # centred rows. On sigma^2 the two formulas agree; on sigma they differ, by design.
+    sv = np.asarray(stats["singular_values"])
+    theirs = reptrix_rankme.get_rankme(torch.from_numpy(x))
+    assert rankme(sv**2) == pytest.approx(theirs, rel=1e-4)
+    assert stats["rankme"] == pytest.approx(rankme(sv)) and stats["rankme"] > theirs
+
+
+def test_alpha_req_with_too_few_eigenvalues_is_a_reported_skip():
+    x = np.random.default_rng(0).normal(size=(15, 64)).astype(np.float32)
+    a = spectrum_stats(x, center=True)["alpha_req"]
+    assert a == {"skipped": "14 non-zero eigenvalues: the fit over i = 11..100 needs at least 20"}

@@ -100,6 +100,32 @@ def rankme(sv: np.ndarray, eps: float = 1e-7) -> float:
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
+ALPHA_FIT = (11, 100)  # alpha-ReQ fits eigenvalues i = 11..100 (1-based), as reptrix does
+ALPHA_MIN_POINTS = 10
+
+
+def alpha_req(sv: np.ndarray, nonzero: int) -> dict:
+    """alpha-ReQ (Agrawal et al., NeurIPS 2022): the decay alpha of the covariance
+    eigenvalues lambda_i = sigma_i^2 of the centred rows, lambda_i ~ i^-alpha, fitted by least
+    squares of log lambda_i on -log i weighted by 1/i (the reptrix recipe) over
+    i = ALPHA_FIT[0] .. min(ALPHA_FIT[1], non-zero eigenvalues); R^2 of the fit on log
+    lambda over the same range. Fewer than ALPHA_MIN_POINTS points: skipped."""
+    first, last = ALPHA_FIT[0], min(ALPHA_FIT[1], int(nonzero))
+    if last - first + 1 < ALPHA_MIN_POINTS:
+        return {
+            "skipped": f"{nonzero} non-zero eigenvalues: the fit over i = {first}..{ALPHA_FIT[1]} "
+            f"needs at least {first + ALPHA_MIN_POINTS - 1}"
+        }
+    i = np.arange(first, last + 1, dtype=np.float64)
+    y = np.log(np.asarray(sv, np.float64)[first - 1 : last] ** 2)
+    x = np.stack([-np.log(i), np.ones_like(i)], axis=1)
+    w = 1.0 / i
+    slope, intercept = np.linalg.solve(x.T @ (x * w[:, None]), (x * w[:, None]).T @ y)
+    fitted = x @ np.array([slope, intercept])
+    r2 = 1.0 - np.sum((y - fitted) ** 2) / np.sum((y - y.mean()) ** 2)
+    return {"alpha": float(slope), "r2": float(r2), "fit": [first, last]}
+
+
 def _dims_from_sv(sv: np.ndarray, levels=VARIANCE_LEVELS) -> dict[str, int]:
     var = sv**2
     total = var.sum()
@@ -124,9 +150,9 @@ def spectrum_stats(x: np.ndarray, center: bool = False) -> dict:
     """Spectral statistics of the rows of X (N, D) as given (normalise before calling).
 
     Returns singular_values (descending, float64), shape, rank (matrix_rank convention on
-    X's own dtype), effective_rank, stable_rank, rankme, and dims_90/95/99 of the centred
-    matrix. ``center=True`` removes the mean row first (keys unchanged). One Gram matrix
-    serves both the raw and the centred spectrum.
+    X's own dtype), effective_rank, stable_rank, rankme, and dims_90/95/99 and alpha_req
+    of the centred matrix. ``center=True`` removes the mean row first (keys unchanged).
+    One Gram matrix serves both the raw and the centred spectrum.
     """
     x = _check_matrix(x)
     gram, feature_side = _gram(x)
@@ -140,6 +166,7 @@ def spectrum_stats(x: np.ndarray, center: bool = False) -> dict:
         "stable_rank": stable_rank(sv),
         "rankme": rankme(sv),
         **_dims_from_sv(centred),
+        "alpha_req": alpha_req(centred, matrix_rank_from_sv(centred, x.shape, x.dtype)),
         "singular_values": sv.tolist(),
     }
 
@@ -265,7 +292,16 @@ def plot_spectrum(model: str, spectra: Mapping[str, str | Path], out_png: str | 
 
 def spectrum_section(report) -> str:
     datasets, plots, report_dir = report.datasets, report.plots, report.report_dir
-    out = ["## Spectral decomposition"]
+    out = [
+        "## Spectral decomposition",
+        "α-ReQ (Agrawal et al. 2022) is the decay λ_i ∝ i^−α of the centred covariance "
+        "eigenvalues: α near 1 is what they found to go with the best generalisation; "
+        "below 1 the variance spreads over many weak, noisy directions, well above 1 it "
+        "concentrates in a few (towards collapse). α describes the shape of one modality's "
+        "spectrum only: it says nothing of how captions and videos align, two spaces "
+        "with the same α can retrieve very differently, and its best value moves with "
+        "the task, so it does not rank models; R@K does.",
+    ]
     models = list(dict.fromkeys(m for d in datasets.values() for m in d["models"]))
     names = list(datasets)
     for model in models:
@@ -317,6 +353,7 @@ def spectrum_section(report) -> str:
                     fmt(r.get("video_uniformity"), 3) + " / " + fmt(r.get("text_uniformity"), 3)
                 ),
             ),
+            row("α-ReQ (video / text)", lambda r: _alpha(r, "video") + " / " + _alpha(r, "text")),
             row(
                 "Dims for 90/95/99 % variance (video, centred)",
                 lambda r: "/".join(str(r["video"][f"dims_{p}"]) for p in (90, 95, 99)),
@@ -327,6 +364,15 @@ def spectrum_section(report) -> str:
             + table(["Metric"] + [n.upper() for n in names], rows)
         )
     return "\n\n".join(out)
+
+
+def _alpha(r: dict, modality: str) -> str:
+    a = r.get(modality, {}).get("alpha_req")
+    if not a:
+        return "–"
+    if "skipped" in a:
+        return "too few eigenvalues"
+    return f"{a['alpha']:.2f} (R² {a['r2']:.2f}, i = {a['fit'][0]}–{a['fit'][1]})"
 
 
 COLLAPSED_RANK = 0.25  # numerical rank at most a quarter of min(N, D): a collapsed space
