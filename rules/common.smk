@@ -1,5 +1,6 @@
 import itertools
 import json
+import re
 import shlex
 
 from snakemake.exceptions import WorkflowError
@@ -18,6 +19,9 @@ except ConfigError as exc:
 DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
 VARIANTS = list(config["variants"])
+# fusions are made from other models' embeddings (rule fuse), the others by an encoder
+FUSIONS = [m for m in MODELS if config["models"][m]["adapter"] == "fusion"]
+ENCODED = [m for m in MODELS if m not in FUSIONS]
 EVAL = config["evaluation"]
 REFERENCE_VARIANT = reference_variant(config)
 ANALYSES = registry()  # every declared analysis (vidspace.analyses), in report order
@@ -40,6 +44,7 @@ CONFIG_KEYS = {
     "sample_frames": ["samplings.{sampling}"],
     "embed_shard": ["models.{model}", "datasets.{dataset}.adapter", "device", "embed"],
     "embed": ["models.{model}", "datasets.{dataset}.adapter", "device", "embed"],
+    "fuse": ["models.{model}"],
     "transform": ["variants.{variant}", "evaluation.split"],
     "retrieval": ["evaluation", "seed", "device"],
     "compare": ["evaluation.ks", "seed"],
@@ -84,6 +89,19 @@ def get_frame_parts(wildcards):
             for k in range(shards)
         ]
         for name, kind in (("parts", "frames"), ("part_failures", "failures"))
+    }
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly ``names`` (nothing when empty)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+def get_fusion_inputs(wildcards):
+    """The embedding files of a fusion's models on this dataset."""
+    return {
+        m: out("embed", "embeddings", dataset=wildcards.dataset, model=m)
+        for m in config["models"][wildcards.model]["models"]
     }
 
 

@@ -26,6 +26,7 @@ rule embed_shard:
         "results/benchmarks/embed_shard/{dataset}/{model}/{shard}.tsv"
     wildcard_constraints:
         shard=r"\d+",
+        model=one_of(ENCODED),
     conda:
         "../envs/vidspace.yaml"
     resources:
@@ -54,6 +55,8 @@ rule embed:
         "logs/embed/{dataset}/{model}.log",
     benchmark:
         "results/benchmarks/embed/{dataset}/{model}.tsv"
+    wildcard_constraints:
+        model=one_of(ENCODED),
     conda:
         "../envs/vidspace.yaml"
     resources:
@@ -67,3 +70,33 @@ rule embed:
         " --device {params.device} --batch-size {params.batch_size} {params.workers}"
         " --out {output.embeddings} --meta {output.meta} --run-facts {output.run}"
         " {params.parts} > {log} 2>&1"
+
+
+# A fusion (adapter: fusion) is made from its models' embedding files, not from frames:
+# the same three outputs as embed, so every reader of an embedding reads it alike.
+rule fuse:
+    input:
+        unpack(get_fusion_inputs),
+    output:
+        embeddings="results/embeddings/{dataset}/{model}.npz",
+        meta="results/embeddings/{dataset}/{model}.json",
+        run="results/embeddings/{dataset}/{model}.run.json",
+    log:
+        "logs/fuse/{dataset}/{model}.log",
+    benchmark:
+        "results/benchmarks/fuse/{dataset}/{model}.tsv"
+    wildcard_constraints:
+        model=one_of(FUSIONS),
+    conda:
+        "../envs/vidspace.yaml"
+    params:
+        components=lambda wildcards, input: pairs(
+            {m: input[m] for m in config["models"][wildcards.model]["models"]}
+        ),
+        weights=lambda wildcards: " ".join(
+            str(w) for w in config["models"][wildcards.model]["weights"]
+        ),
+    shell:
+        "python scripts/fuse.py --model {wildcards.model} --components {params.components}"
+        " --weights {params.weights} --out {output.embeddings} --meta {output.meta}"
+        " --run-facts {output.run} > {log} 2>&1"

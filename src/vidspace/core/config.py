@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from collections.abc import Mapping
 from functools import cache
@@ -122,6 +123,47 @@ def validate_config(
         _check_adapters(config)
 
 
+def weight_candidates(n_models: int, grid: list[float]) -> list[tuple[float, ...]]:
+    """Every n-tuple of grid values that sums to 1, most even first (the smallest largest
+    weight), then in descending order of the weights (the first model's first)."""
+    values = sorted({float(g) for g in grid})
+    if any(not 0 <= g <= 1 for g in values):
+        raise ValueError(f"fusion: weights must lie in [0, 1], got {values}")
+    found = [w for w in itertools.product(values, repeat=n_models) if abs(sum(w) - 1) < 1e-9]
+    if not found:
+        raise ValueError(
+            f"fusion: no {n_models} values of the weight grid {values} sum to 1; "
+            "add values such as 0.5 or 0 and 1"
+        )
+    return sorted(found, key=lambda w: (max(w), tuple(-x for x in w)))
+
+
+def _check_fusion(config: Mapping, name: str, spec: Mapping) -> None:
+    """A fusion names configured, non-fusion models, each run on every dataset it runs on,
+    and a weight grid with a combination that sums to 1."""
+    where = f"config error in 'models.{name}.models'"
+    for part in spec["models"]:
+        if part not in config["models"]:
+            raise ConfigError(
+                f"{where}: {part!r} is not under 'models' ({sorted(config['models'])})"
+            )
+        if config["models"][part]["adapter"] == "fusion":
+            raise ConfigError(f"{where}: {part!r} is itself a fusion; name its models instead")
+    for ds_name, ds in config["datasets"].items():
+        runs = ds.get("models")
+        if runs is not None and name in runs:
+            missing = [p for p in spec["models"] if p not in runs]
+            if missing:
+                raise ConfigError(
+                    f"config error in 'datasets.{ds_name}.models': it runs the fusion {name!r} "
+                    f"but not its models {missing}: a fusion combines models of one dataset"
+                )
+    try:
+        weight_candidates(len(spec["models"]), spec["weights"])
+    except ValueError as exc:
+        raise ConfigError(f"config error in 'models.{name}.weights': {exc}") from None
+
+
 def _check_adapters(config: Mapping) -> None:
     from vidspace.datasets import get_adapter
     from vidspace.models import check_adapter
@@ -137,6 +179,9 @@ def _check_adapters(config: Mapping) -> None:
         for n, ds in config["datasets"].items()
     ]
     for name, spec in config["models"].items():
+        if spec["adapter"] == "fusion":
+            _check_fusion(config, name, spec)
+            continue
         if spec["adapter"] == "aligned" and not ("video" in spec and "text" in spec):
             raise ConfigError(
                 f"config error in 'models.{name}': an 'aligned' model needs both 'video' and "

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 RETRIEVAL_ORDER = 30  # where the retrieval section sits among the analyses' sections
 
 TRIVIAL = "‡"
+MODEL_FITS = ("model alignment", "fusion weights")
 TRANSDUCTIVE = "†"
 
 
@@ -241,7 +242,7 @@ def _retrieval_section(
                     + ")"
                 )
                 for part, on in r.get("fits", {}).items():
-                    if part != "model alignment":  # a property of the model, not the variant
+                    if part not in MODEL_FITS:  # a property of the model, not the variant
                         fitted.setdefault(f"{part}: {on}", []).append(m)
             fits = "; ".join(
                 label + ("" if len(ms) == len(models) else f" ({', '.join(ms)})")

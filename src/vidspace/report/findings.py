@@ -178,6 +178,47 @@ def _overfitting(ds: str, model: str, md: dict, r: dict) -> list[str]:
     return lines
 
 
+def _fusion(ds: str, d: dict, ref: str, comparison: dict | None) -> list[str]:
+    """A fusion against the better of its models on the reference variant: does it gain
+    beyond the paired bootstrap's interval?"""
+    lines = []
+    for m, md in d["models"].items():
+        meta = read_json(md["embedding_meta"]) if "embedding_meta" in md else {}
+        weights = meta.get("fusion_weights")
+        r = read_json(md["metrics"][ref])
+        if not weights or not conclusive(r):
+            continue
+        parts = [p for p in weights if p in d["models"]]
+        single = {p: read_json(d["models"][p]["metrics"][ref]) for p in parts}
+        best = max(parts, key=lambda p: single[p]["t2v"]["R@1"])
+        pair = next(
+            (q for q in (comparison or {}).get("pairs", []) if {q["a"], q["b"]} == {m, best}),
+            None,
+        )
+        how = "/".join(f"{weights[p]:g}" for p in weights)
+        head = (
+            f"**{ds} / {m}**: fusing {' + '.join(weights)} (weights {how}, chosen on the "
+            f"{meta['fusion_fit_on']} videos) gives text→video R@1 {_f(r['t2v']['R@1'])} "
+            f"against {_f(single[best]['t2v']['R@1'])} for the better single model, {best}"
+        )
+        if pair is None:
+            lines.append(head + " (no paired comparison available).")
+            continue
+        test = pair["t2v"]["R@1"]
+        sign = 1 if pair["a"] == m else -1
+        lo, hi = sorted(sign * x for x in test["ci95"])
+        verdict = (
+            "no gain the paired bootstrap can tell from zero"
+            if lo <= 0 <= hi
+            else ("a gain beyond the interval" if lo > 0 else "a clear loss")
+        )
+        lines.append(
+            head + f": {sign * test['diff']:+.3f} (95 % CI [{lo:+.3f}, {hi:+.3f}], "
+            f"{p_text(test, comparison['bootstrap_resamples'])}), {verdict}."
+        )
+    return lines
+
+
 def findings(datasets: dict, ref: str, epsilon: float) -> list[str]:
     """The sentences of the Findings section, in order: best model, cheapest variant, each
     analysis' headline (for models above chance), then diagnostics (chance level and each
@@ -191,6 +232,7 @@ def findings(datasets: dict, ref: str, epsilon: float) -> list[str]:
         best_lines.append(line)
         if best is not None:
             cheap.append(_cheapest_variant(ds, best, d["models"][best], ref, epsilon))
+        cheap += _fusion(ds, d, ref, comparison)
         for m, md in d["models"].items():
             reference = read_json(md["metrics"][ref])
             above_chance = conclusive(reference)

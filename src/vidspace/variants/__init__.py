@@ -340,8 +340,11 @@ def transform(
         save_embeddings(out_path, out, {"variant": name, "spec": spec, **meta}, out_meta_path)
         logger.warning("%s: skipped: %s", name, exc)
         return meta
-    if source.get("align_fit_on"):
-        meta["fits"] = {"model alignment": source["align_fit_on"], **meta["fits"]}
+    # what the model itself fitted (an alignment, a fusion's weights) marks every variant
+    model_fits = {"model alignment": "align_fit_on", "fusion weights": "fusion_fit_on"}
+    for part, key in reversed(model_fits.items()):
+        if source.get(key):
+            meta["fits"] = {part: source[key], **meta["fits"]}
     meta = {"variant": name, "spec": spec, "source": source.get("model"), **meta}
     save_embeddings(out_path, out, meta, out_meta_path)
     logger.info("%s: %s, %.0f bytes per vector", name, spec, meta["bytes_per_vector"])
