@@ -141,3 +141,40 @@ def test_a_variant_without_an_index_is_a_skip_not_a_failed_stage(tmp_path):
     assert "multiple of 8" in r["variants"]["bits"]["skipped"]
     assert r["variants"]["full"]["speedup_vs_float32"] == 1.0
     assert r["variants"]["full"]["gallery"] == 30
+
+
+def test_pareto_labels_do_not_overlap(tmp_path, monkeypatch):
+    """Frontier points close together (equal bytes, R@1 0.01 apart, as pca16 and rp16 on
+    the demo): every label's box is clear of every other's."""
+    import itertools
+
+    from vidspace.analyses import cost
+
+    points = {
+        "float32": (128, 0.76),
+        "float16": (64, 0.76),
+        "pca16": (64, 0.77),
+        "rp16": (64, 0.765),
+        "prefix16": (64, 0.75),
+        "int8": (32, 0.76),
+        "int4": (16, 0.76),
+        "nmds8": (32, 0.761),
+        "binary": (4, 0.40),
+        "binary-r20": (4, 0.74),
+        "pq": (4, 0.45),
+    }
+    files = {}
+    for v, (nbytes, r1) in points.items():
+        path = tmp_path / f"{v}.json"
+        path.write_text(json.dumps({"bytes_per_vector": nbytes, "t2v": {"R@1": r1}}))
+        files[v] = str(path)
+    figures = []
+    monkeypatch.setattr("vidspace.report.figures.save", lambda fig, out: figures.append(fig))
+    cost.plot_pareto("ds", {"m": files, "m2": files}, tmp_path / "p.png")
+    (fig,) = figures
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) >= 6
+    for a, b in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b)

@@ -239,6 +239,7 @@ def plot_pareto(
 
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     drawn = 0
+    labels: list[tuple[str, tuple[float, float], str]] = []
     for i, (model, variants) in enumerate(metrics.items()):
         results = {v: read_json(p) for v, p in variants.items()}
         points = [
@@ -266,14 +267,7 @@ def plot_pareto(
             name = points[j][0]
             if results[name].get("rescore"):  # its bytes are the codes'; floats are read too
                 name += f" (+ floats of the top {results[name]['rescore']})"
-            ax.annotate(
-                name,
-                (points[j][1], points[j][2]),
-                textcoords="offset points",
-                xytext=(3, 4),
-                fontsize=7,
-                color=color,
-            )
+            labels.append((name, (points[j][1], points[j][2]), color))
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.set_xlabel("bytes per vector (log scale)")
@@ -287,7 +281,37 @@ def plot_pareto(
         )
     ax.set_title(f"{dataset}: accuracy against bytes (line: Pareto frontier, labelled)")
     fig.tight_layout()
+    place_labels(ax, labels)
     save(fig, out_png)
+
+
+# where a label may sit beside its point (points of text), tried in order
+LABEL_OFFSETS = [(3, 4), (3, -10), (3, 14), (3, -20), (3, 24), (-6, 4), (3, -30), (3, 34)]
+
+
+def place_labels(ax, labels) -> list:
+    """Annotate each (text, point, colour) at the first offset whose box overlaps no label
+    placed before (the last offset when all collide); returns the annotations."""
+    renderer = ax.figure.canvas.get_renderer()
+    placed, boxes = [], []
+    for text, xy, color in labels:
+        for dx, dy in LABEL_OFFSETS:
+            note = ax.annotate(
+                text,
+                xy,
+                textcoords="offset points",
+                xytext=(dx, dy),
+                ha="right" if dx < 0 else "left",
+                fontsize=7,
+                color=color,
+            )
+            box = note.get_window_extent(renderer).expanded(1.02, 1.1)
+            if not any(box.overlaps(b) for b in boxes) or (dx, dy) == LABEL_OFFSETS[-1]:
+                break
+            note.remove()
+        boxes.append(box)
+        placed.append(note)
+    return placed
 
 
 def variant_cost_section(report) -> str:
