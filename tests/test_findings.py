@@ -211,3 +211,32 @@ def test_a_map_that_separates_more_than_its_space_is_said():
     assert "UMAP map separates the categories more than the space does" in line
     faith["category_silhouette"]["map"] = 0.2
     assert projection_diagnostics("ds", "m", r) == []
+
+
+def test_a_fusion_is_held_against_the_better_of_its_models(tmp_path):
+    healthy = _spectrum(60, 40.0, [100, 64], 0.2)
+    ci = [0.35, 0.45]
+    models = {
+        "a": ({"float32": _metrics(0.40, 0.40, 256, ci=ci)}, healthy),
+        "b": ({"float32": _metrics(0.30, 0.30, 256, ci=ci)}, healthy),
+        "f": ({"float32": _metrics(0.44, 0.42, 512, ci=[0.39, 0.49])}, healthy),
+    }
+    pair = _comparison("a", "f", -0.04, [-0.07, -0.01], 0.004)  # a - f: f gains
+    d = _dataset(tmp_path, models, pair)
+    meta = {"fusion_weights": {"a": 0.75, "b": 0.25}, "fusion_fit_on": "train"}
+    d["models"]["f"]["embedding_meta"] = _write(tmp_path, "f-meta.json", meta)
+    text = "\n".join(findings({"ds": d}, "float32", 0.01))
+    assert (
+        "**ds / f**: fusing a + b (weights 0.75/0.25, chosen on the train videos) gives "
+        "text→video R@1 0.44 against 0.40 for the better single model, a: +0.040 "
+        "(95 % CI [+0.010, +0.070], p = 0.004), a gain beyond the interval."
+    ) in text
+    d["comparison"] = _write(tmp_path, "cmp2.json", _comparison("a", "f", 0.0, [-0.02, 0.02], 1))
+    assert "no gain the paired bootstrap can tell from zero" in "\n".join(
+        findings({"ds": d}, "float32", 0.01)
+    )
+    meta["fusion_weights"] = {"a": 1.0, "b": 0.0}
+    d["models"]["f"]["embedding_meta"] = _write(tmp_path, "f-meta.json", meta)
+    assert (
+        "**ds / f**: fusing a + b gains nothing: the train videos put all the weight on a"
+    ) in "\n".join(findings({"ds": d}, "float32", 0.01))

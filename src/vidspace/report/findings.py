@@ -195,6 +195,14 @@ def _fusion(ds: str, d: dict, ref: str, comparison: dict | None) -> list[str]:
             (q for q in (comparison or {}).get("pairs", []) if {q["a"], q["b"]} == {m, best}),
             None,
         )
+        alone = [p for p, w in weights.items() if w == 1]
+        if alone:
+            lines.append(
+                f"**{ds} / {m}**: fusing {' + '.join(weights)} gains nothing: the "
+                f"{meta['fusion_fit_on']} videos put all the weight on {alone[0]} (the others "
+                f"only lowered R@1 there), so the fusion retrieves as {alone[0]} does."
+            )
+            continue
         how = "/".join(f"{weights[p]:g}" for p in weights)
         head = (
             f"**{ds} / {m}**: fusing {' + '.join(weights)} (weights {how}, chosen on the "
@@ -206,14 +214,14 @@ def _fusion(ds: str, d: dict, ref: str, comparison: dict | None) -> list[str]:
             continue
         test = pair["t2v"]["R@1"]
         sign = 1 if pair["a"] == m else -1
-        lo, hi = sorted(sign * x for x in test["ci95"])
+        lo, hi = sorted(sign * x + 0.0 for x in test["ci95"])  # + 0.0: no "-0.000"
         verdict = (
             "no gain the paired bootstrap can tell from zero"
             if lo <= 0 <= hi
             else ("a gain beyond the interval" if lo > 0 else "a clear loss")
         )
         lines.append(
-            head + f": {sign * test['diff']:+.3f} (95 % CI [{lo:+.3f}, {hi:+.3f}], "
+            head + f": {sign * test['diff'] + 0.0:+.3f} (95 % CI [{lo:+.3f}, {hi:+.3f}], "
             f"{p_text(test, comparison['bootstrap_resamples'])}), {verdict}."
         )
     return lines
