@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 HIGH_SKEW = 1.2  # "high hubness" in the hubness literature (Feldbauer and Flexer 2019)
 HUBS_SHOWN = 5
+HUB_FIGHTERS = ("dual_softmax", "inverted_softmax", "qb_norm")  # scorings designed against hubs
 DIRECTIONS = {"t2v": "text→video", "v2t": "video→text"}
 
 
@@ -134,7 +135,8 @@ def hubness_file(
             result["variants"][name] = {"skipped": "nothing ranked (skipped or video only)"}
             continue
         sub, t2v, v2t = scored
-        entry: dict = {"t2v_R@1": r1, "n_videos": int(t2v.shape[1])}
+        scoring = load_sidecar(path).get("scoring", "dot")
+        entry: dict = {"t2v_R@1": r1, "n_videos": int(t2v.shape[1]), "scoring": scoring}
         for d, items in (("t2v", sub["video_ids"]), ("v2t", sub["text_ids"])):
             matrix = t2v if d == "t2v" else v2t.T  # rows: queries, columns: gallery items
             if k >= matrix.shape[1]:
@@ -210,7 +212,8 @@ def hubness_section(report) -> str:
 
 def hubness_diagnostics(ds: str, m: str, r: dict) -> list[str]:
     """A hub-ridden space (text→video skewness above HIGH_SKEW on a variant above chance,
-    R@1 > 3/N) that a hub-fighting scoring of the same model lowers while R@1 rises."""
+    R@1 > 3/N) that a scoring designed against hubs (HUB_FIGHTERS) of the same model
+    lowers while R@1 rises."""
     ranked = [
         (v, e)
         for v, e in r["variants"].items()
@@ -223,7 +226,11 @@ def hubness_diagnostics(ds: str, m: str, r: dict) -> list[str]:
     v0, e0 = max(ranked, key=lambda ve: ve[1]["t2v"]["skewness"])
     skew = e0["t2v"]["skewness"]
     gains = [
-        (v, e) for v, e in ranked if e["t2v"]["skewness"] < skew and e["t2v_R@1"] > e0["t2v_R@1"]
+        (v, e)
+        for v, e in ranked
+        if e.get("scoring") in HUB_FIGHTERS
+        and e["t2v"]["skewness"] < skew
+        and e["t2v_R@1"] > e0["t2v_R@1"]
     ]
     if skew <= HIGH_SKEW or not gains:
         return []
