@@ -118,6 +118,15 @@ def test_the_stage_counts_each_variant_as_it_ranks(tmp_path):
     (line,) = hubness_diagnostics("ds", "m", r)
     assert "hubs crowd the text→video rankings of `float32`" in line
     assert "`dsl` lowers it" in line and "rises from 0.20 to 0.30" in line
+    # a variant that ranks by the plain dot product is not credited with lowering hubs
+    assert (
+        hubness_diagnostics(
+            "ds",
+            "m",
+            {**r, "variants": {**r["variants"], "dsl": {**r["variants"]["dsl"], "scoring": "dot"}}},
+        )
+        == []
+    )
     # at chance (R@1 <= 3/N with N = 30): no sentence
     for e in r["variants"].values():
         e["t2v_R@1"] = 0.05
