@@ -62,17 +62,18 @@ def test_team_embeds_once_and_a_teammate_reuses_everything(tmp_path, tiny_run):
     diff = run_tool([sys.executable, "-m", "dvc", "params", "diff", "--json"], b).stdout
     change = {"old": 4, "new": 3, "diff": -1}
     assert json.loads(diff) == {"tiny.yaml": {"variants.pca4.dim": change}}
+
     # the readers of a variant's files: the declared analyses that read every variant of
-    # a model (one job per model) and the figures over the metrics (one per dataset)
-    readers = [
-        a.name
-        for a in registry().values()
-        if any(i.rule in ("transform", "retrieval") for i in a.inputs.values())
-    ]
+    # a model (one job per model; not those reading the reference variant only) and the
+    # figures over every variant's metrics or over those readers (one per dataset)
+    def every_variant(inputs):
+        return any(i.rule in ("transform", "retrieval") and "variant" in i.each for i in inputs)
+
+    readers = [a.name for a in registry().values() if every_variant(a.inputs.values())]
     plots = [
         f.rule
         for f in figures().values()
-        if any(i.rule in ("transform", "retrieval", *readers) for i in f.inputs.values())
+        if every_variant(f.inputs.values()) or any(i.rule in readers for i in f.inputs.values())
     ]
     assert {"cost"} <= set(readers) and {"plot_retrieval", "plot_pareto"} <= set(plots)
     chain = {"transform": 3, "retrieval": 3, **dict.fromkeys(readers, 3), **dict.fromkeys(plots, 1)}
