@@ -44,7 +44,7 @@ CONFIG_KEYS = {
     "sample_frames": ["samplings.{sampling}"],
     "embed_shard": ["models.{model}", "datasets.{dataset}.adapter", "device", "embed"],
     "embed": ["models.{model}", "datasets.{dataset}.adapter", "device", "embed"],
-    "fuse": ["models.{model}"],
+    "fuse": ["models.{model}", "evaluation.split"],
     "transform": ["variants.{variant}", "evaluation.split"],
     "retrieval": ["evaluation", "seed", "device"],
     "compare": ["evaluation.ks", "seed"],

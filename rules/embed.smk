@@ -96,7 +96,8 @@ rule fuse:
         weights=lambda wildcards: " ".join(
             str(w) for w in config["models"][wildcards.model]["weights"]
         ),
+        split=EVAL["split"],
     shell:
         "python scripts/fuse.py --model {wildcards.model} --components {params.components}"
-        " --weights {params.weights} --out {output.embeddings} --meta {output.meta}"
-        " --run-facts {output.run} > {log} 2>&1"
+        " --weights {params.weights} --split {params.split} --out {output.embeddings}"
+        " --meta {output.meta} --run-facts {output.run} > {log} 2>&1"

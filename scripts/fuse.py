@@ -21,8 +21,17 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--meta", required=True)
     p.add_argument("--run-facts", required=True)
+    p.add_argument("--split", required=True, help="the evaluated split: all | train | test | val")
     a = p.parse_args()
-    fuse_files(dict(a.components), a.weights, a.out, a.meta, a.run_facts, model_name=a.model)
+    fuse_files(
+        dict(a.components),
+        a.weights,
+        a.out,
+        a.meta,
+        a.run_facts,
+        model_name=a.model,
+        split=a.split,
+    )
 
 
 if __name__ == "__main__":

@@ -189,3 +189,25 @@ def test_a_seeded_hold_out_for_a_table_without_splits():
     assert hold_out(ids, 0.3, seed=8) != split  # another seed, another choice
     assert hold_out(ids[:2], 0.01, seed=0).count("train") == 1
     assert hold_out(ids[:2], 0.99, seed=0).count("test") == 1
+
+
+def test_a_hold_out_on_a_table_with_splits_is_an_error_naming_both(tmp_path, monkeypatch):
+    def adapter(video_dir, options, seed):
+        manifest = pd.DataFrame(
+            {
+                "video_id": ["v1", "v2"],
+                "path": [str(video_dir / "v1.mp4"), str(video_dir / "v2.mp4")],
+                "category": ["", ""],
+                "split": ["train", "test"],
+                "start": [np.nan] * 2,
+                "end": [np.nan] * 2,
+            }
+        )
+        captions = pd.DataFrame({"caption_id": ["c1"], "video_id": ["v1"], "caption": ["one"]})
+        return DownloadResult(manifest, captions)
+
+    monkeypatch.setitem(ADAPTERS, "msrvtt", adapter)
+    paths = [tmp_path / n for n in ("m.parquet", "c.parquet", "f.csv")]
+    with pytest.raises(ValueError, match=r"holdout 0.5 is set, but the msrvtt table already"):
+        download("msrvtt", {}, 0, *paths, tmp_path / "videos", holdout=0.5)
+    assert not paths[0].exists()  # nothing written where a good file is expected

@@ -235,6 +235,9 @@ def test_a_fusion_is_held_against_the_better_of_its_models(tmp_path):
     assert "no gain the paired bootstrap can tell from zero" in "\n".join(
         findings({"ds": d}, "float32", 0.01)
     )
+    # a model whose reference variant was skipped is no yardstick (and no crash)
+    d["models"]["a"]["metrics"]["float32"] = _write(tmp_path, "a-skip.json", {"skipped": "x"})
+    assert "for the better single model, b" in "\n".join(findings({"ds": d}, "float32", 0.01))
     meta["fusion_weights"] = {"a": 1.0, "b": 0.0}
     d["models"]["f"]["embedding_meta"] = _write(tmp_path, "f-meta.json", meta)
     assert (

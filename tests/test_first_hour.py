@@ -73,6 +73,7 @@ def test_one_or_two_clips_give_a_report_that_says_there_is_too_little(tmp_path, 
     findings = report[report.index("## Findings") : report.index("## Data")]
     assert f"**mine**: too little to evaluate: {n_clips} video" in findings
     assert "best model is" not in findings
+    assert findings.count("\n- ") == 1  # that sentence alone: no claim about any model
 
 
 def test_a_category_column_with_one_value_skips_what_needs_categories(tmp_path):

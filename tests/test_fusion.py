@@ -58,6 +58,7 @@ def test_weight_candidates_sum_to_one_most_even_first():
         (0.0, 1.0),
     ]
     assert weight_candidates(3, [0, 0.5, 1])[0] == (0.5, 0.5, 0.0)
+    assert weight_candidates(3, [0, 0.25, 0.5, 0.75, 1])[0] == (0.5, 0.25, 0.25)
     with pytest.raises(ValueError, match="no 2 values of the weight grid"):
         weight_candidates(2, [0.3])
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
@@ -83,6 +84,26 @@ def test_weights_one_zero_retrieve_exactly_as_the_first_model(tmp_path):
     both = evaluate_file(str(out), str(tmp_path / "m2.json"), split="test", bootstrap=0)
     for d in ("t2v", "v2t"):
         assert both[d] == single[d]
+
+
+def test_weights_tuned_on_evaluated_videos_are_marked_transductive(tmp_path):
+    """With split 'all' the train videos are evaluated too: the weights are then fitted on
+    the evaluated videos, and say so."""
+    video, text = _signal()
+    a = _model(tmp_path, "a", video, text)
+    b = _model(tmp_path, "b", video + np.random.default_rng(3).normal(size=video.shape), text)
+    paths = (tmp_path / "f.npz", tmp_path / "f.json", tmp_path / "f.run.json")
+    assert fuse_files({"a": a, "b": b}, [0, 0.5, 1], *paths, split="test")["fusion_fit_on"] == (
+        "train"
+    )
+    meta = fuse_files({"a": a, "b": b}, [0, 0.5, 1], *paths, split="all")
+    assert meta["fusion_fit_on"] == "evaluated (transductive)"
+    from vidspace.variants import transform  # marks every variant with the model's fit
+
+    transform(str(paths[0]), str(tmp_path / "v.npz"), "float32", {"kind": "float32"}, "all")
+    assert json.loads((tmp_path / "v.json").read_text())["fits"]["fusion weights"] == (
+        "evaluated (transductive)"
+    )
 
 
 def test_the_search_keeps_the_grids_best_on_the_train_split(tmp_path):

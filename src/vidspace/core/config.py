@@ -125,7 +125,8 @@ def validate_config(
 
 def weight_candidates(n_models: int, grid: list[float]) -> list[tuple[float, ...]]:
     """Every n-tuple of grid values that sums to 1, most even first (the smallest largest
-    weight), then in descending order of the weights (the first model's first)."""
+    weight, then the smallest sum of squares), then in descending order of the weights
+    (the first model's first)."""
     values = sorted({float(g) for g in grid})
     if any(not 0 <= g <= 1 for g in values):
         raise ValueError(f"fusion: weights must lie in [0, 1], got {values}")
@@ -135,7 +136,7 @@ def weight_candidates(n_models: int, grid: list[float]) -> list[tuple[float, ...
             f"fusion: no {n_models} values of the weight grid {values} sum to 1; "
             "add values such as 0.5 or 0 and 1"
         )
-    return sorted(found, key=lambda w: (max(w), tuple(-x for x in w)))
+    return sorted(found, key=lambda w: (max(w), sum(x * x for x in w), tuple(-x for x in w)))
 
 
 def _check_fusion(config: Mapping, name: str, spec: Mapping) -> None:

@@ -109,9 +109,12 @@ def download(
     validate_tables(result.manifest, result.captions, f"dataset adapter {adapter!r}")
     if holdout is not None:
         if (result.manifest["split"].fillna("") != "").any():
-            logger.warning("%s: holdout %g ignored: the table has splits", adapter, holdout)
-        else:
-            result.manifest["split"] = hold_out(result.manifest["video_id"], holdout, seed)
+            raise ValueError(
+                f"holdout {holdout:g} is set, but the {adapter} table already has splits "
+                f"({sorted(set(result.manifest['split']) - {''})}): remove the dataset's "
+                "holdout, or the table's split column"
+            )
+        result.manifest["split"] = hold_out(result.manifest["video_id"], holdout, seed)
     root = Path(manifest_path).resolve().parent
     result.manifest["path"] = [
         os.path.relpath(Path(p).resolve(), root) for p in result.manifest["path"]

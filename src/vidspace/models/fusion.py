@@ -6,8 +6,8 @@ the weighted sum of the components' cosines, and the fused file flows through va
 spectra and cost like any embedding file. Rows are matched by video and caption id: a
 video (or caption) that one component lacks is dropped from the fused set and counted.
 The weights are chosen from the grid on the train split only (the mean of text→video and
-video→text R@1 among the train videos); without a train split on every row, and labelled
-transductive. Definitions: docs/definitions.md ("Fusion").
+video→text R@1 among the train videos); without a train split apart from the evaluated
+videos, on the evaluated videos, labelled transductive. Definitions: docs/definitions.md ("Fusion").
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from vidspace.core.config import weight_candidates
 from vidspace.core.io import (
     TRAIN,
     TRANSDUCTIVE,
+    eval_rows,
     load_embeddings,
     load_sidecar,
     save_embeddings,
@@ -126,9 +127,11 @@ def fuse_files(
     meta_path: str | Path,
     run_path: str | Path,
     model_name: str = "fusion",
+    split: str = "test",
 ) -> dict:
     """The fuse stage: components (name -> embedding file, its sidecar beside it) fused into
-    one embedding file with its sidecar and run facts."""
+    one embedding file with its sidecar and run facts; ``split`` is the evaluated split
+    (the weights are fitted on the train split only when it is apart from it)."""
     started = time.perf_counter()
     arrays = {name: load_embeddings(path) for name, path in components.items()}
     for name, a in arrays.items():
@@ -142,8 +145,12 @@ def fuse_files(
     if len(shared["video_ids"]) == 0:
         raise ValueError(f"fusion: the models {list(components)} share no video")
     train = np.asarray(shared.get("split", np.array([""] * len(shared["video_ids"])))) == "train"
-    fit_on = TRAIN if train.any() else TRANSDUCTIVE
-    rows = train if train.any() else np.ones(len(shared["video_ids"]), bool)
+    evaluated = eval_rows(shared, split)
+    # as every fitted part: the train split when it shares no video with the evaluated one
+    if train.any() and not (train & evaluated).any():
+        fit_on, rows = TRAIN, train
+    else:
+        fit_on, rows = TRANSDUCTIVE, evaluated
     candidates = weight_candidates(len(components), grid)
     scores = {w: _fit_score(matched, shared, w, rows) for w in candidates}
     best = max(candidates, key=lambda w: scores[w])  # ties: the first, the most even

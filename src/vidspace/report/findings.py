@@ -188,9 +188,11 @@ def _fusion(ds: str, d: dict, ref: str, comparison: dict | None) -> list[str]:
         r = read_json(md["metrics"][ref])
         if not weights or not conclusive(r):
             continue
-        parts = [p for p in weights if p in d["models"]]
-        single = {p: read_json(d["models"][p]["metrics"][ref]) for p in parts}
-        best = max(parts, key=lambda p: single[p]["t2v"]["R@1"])
+        single = {p: read_json(d["models"][p]["metrics"][ref]) for p in weights if p in d["models"]}
+        single = {p: s for p, s in single.items() if "skipped" not in s}
+        if not single:
+            continue
+        best = max(single, key=lambda p: single[p]["t2v"]["R@1"])
         pair = next(
             (q for q in (comparison or {}).get("pairs", []) if {q["a"], q["b"]} == {m, best}),
             None,
@@ -238,6 +240,8 @@ def findings(datasets: dict, ref: str, epsilon: float) -> list[str]:
         comparison = read_json(d["comparison"]) if d.get("comparison") else None
         best, line = _best_model(ds, d, ref, comparison)
         best_lines.append(line)
+        if line.startswith(f"**{ds}**: too little to evaluate"):
+            continue  # no other claim about its models or variants
         if best is not None:
             cheap.append(_cheapest_variant(ds, best, d["models"][best], ref, epsilon))
         cheap += _fusion(ds, d, ref, comparison)
