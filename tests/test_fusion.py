@@ -104,6 +104,12 @@ def test_weights_tuned_on_evaluated_videos_are_marked_transductive(tmp_path):
     assert json.loads((tmp_path / "v.json").read_text())["fits"]["fusion weights"] == (
         "evaluated (transductive)"
     )
+    # a model fitted on the train split (a fusion, an alignment) whose variant is evaluated
+    # on split 'all', which queries those train videos too: transductive there
+    fuse_files({"a": a, "b": b}, [0, 0.5, 1], *paths, split="test")
+    for split, expected in (("test", "train"), ("all", "evaluated (transductive)")):
+        transform(str(paths[0]), str(tmp_path / "v.npz"), "float32", {"kind": "float32"}, split)
+        assert json.loads((tmp_path / "v.json").read_text())["fits"]["fusion weights"] == expected
 
 
 def test_the_search_keeps_the_grids_best_on_the_train_split(tmp_path):

@@ -340,11 +340,15 @@ def transform(
         save_embeddings(out_path, out, {"variant": name, "spec": spec, **meta}, out_meta_path)
         logger.warning("%s: skipped: %s", name, exc)
         return meta
-    # what the model itself fitted (an alignment, a fusion's weights) marks every variant
+    # what the model itself fitted (an alignment, a fusion's weights) marks every variant;
+    # a fit on the train split is transductive when this evaluation queries those videos too
+    train = np.asarray(arrays.get("split", np.array([]))) == "train"
+    overlap = bool(train.any() and (train & eval_rows(arrays, split)).any())
     model_fits = {"model alignment": "align_fit_on", "fusion weights": "fusion_fit_on"}
     for part, key in reversed(model_fits.items()):
         if source.get(key):
-            meta["fits"] = {part: source[key], **meta["fits"]}
+            on = TRANSDUCTIVE if source[key] == TRAIN and overlap else source[key]
+            meta["fits"] = {part: on, **meta["fits"]}
     meta = {"variant": name, "spec": spec, "source": source.get("model"), **meta}
     save_embeddings(out_path, out, meta, out_meta_path)
     logger.info("%s: %s, %.0f bytes per vector", name, spec, meta["bytes_per_vector"])
