@@ -17,7 +17,13 @@ def test_retrieval_metrics_record_fits_and_transductive_parts(tmp_path):
     save_embeddings(tmp_path / "e.npz", arrays, {"model": "m", "align_fit_on": "train"})
     cases = {
         "pca": ({"kind": "pca", "dim": 4}, "test", {"pca": "train"}, []),
-        "pca-all": ({"kind": "pca", "dim": 4}, "all", {"pca": TRANSDUCTIVE}, ["pca"]),
+        # split all queries the train videos too: the model's own alignment on them as well
+        "pca-all": (
+            {"kind": "pca", "dim": 4},
+            "all",
+            {"pca": TRANSDUCTIVE},
+            ["model alignment", "pca"],
+        ),
         "dsl": (
             {"kind": "float32", "scoring": "dual_softmax"},
             "test",
@@ -29,13 +35,14 @@ def test_retrieval_metrics_record_fits_and_transductive_parts(tmp_path):
             {"kind": "float32", "scoring": "qb_norm"},
             "all",
             {"querybank": TRANSDUCTIVE},
-            ["querybank"],
+            ["model alignment", "querybank"],
         ),
     }
     for name, (spec, split, fits, transductive) in cases.items():
         transform(tmp_path / "e.npz", tmp_path / f"{name}.npz", name, spec, split)
         r = evaluate_file(tmp_path / f"{name}.npz", tmp_path / f"{name}.json", split, (1,), 1)
-        assert r["fits"] == {"model alignment": "train", **fits}
+        alignment = TRANSDUCTIVE if split == "all" else "train"
+        assert r["fits"] == {"model alignment": alignment, **fits}
         assert r["transductive"] == transductive
 
 
