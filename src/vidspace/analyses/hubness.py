@@ -17,15 +17,12 @@ import numpy as np
 
 from vidspace.analyses import Analysis, Input
 from vidspace.core.io import (
-    eval_rows,
     load_embeddings,
     load_sidecar,
     read_json,
     read_table,
-    subset_videos,
     write_json,
 )
-from vidspace.core.linalg import l2_normalize
 from vidspace.report.markdown import fmt, table
 
 logger = logging.getLogger(__name__)
@@ -84,6 +81,7 @@ def variant_scores(path: str, split: str) -> tuple[dict, np.ndarray, np.ndarray]
     """The evaluated rows of a variant file and its (captions x videos) score matrices for
     t2v and v2t, as the retrieval stage ranks them (None: nothing to rank)."""
     from vidspace.metrics.scoring import MultiGrained, score_matrices
+    from vidspace.metrics.stage import ranked_rows
 
     meta = load_sidecar(path)
     if meta.get("skipped"):
@@ -92,23 +90,18 @@ def variant_scores(path: str, split: str) -> tuple[dict, np.ndarray, np.ndarray]
     arrays = load_embeddings(path, frames=scoring == "multi_grained")
     if "text_emb" not in arrays:
         return None
-    sub = subset_videos(arrays, eval_rows(arrays, split))
-    if meta.get("kind") == "binary" and scoring == "dot":
-        text, video = (np.asarray(sub[k], np.float32) for k in ("text_emb", "video_emb"))
-    else:
-        text, video = l2_normalize(sub["text_emb"]), l2_normalize(sub["video_emb"])
+    if scoring in ("inverted_softmax", "qb_norm") and not np.any(
+        np.asarray(arrays.get("split", np.array([]))) == "train"
+    ):
+        return None  # no querybank: retrieval skipped this variant
+    sub, text, video, querybank = ranked_rows(arrays, meta, split)
     scores = text @ video.T
     if scoring == "multi_grained":
         scores = MultiGrained.from_spec(sub["frame_emb"], meta).scores(text, scores)
         return sub, scores, scores
     bank = None
-    if scoring in ("inverted_softmax", "qb_norm"):
-        train = np.asarray(arrays.get("split", np.array([]))) == "train"
-        if not train.any():
-            return None
-        b = subset_videos(arrays, train)
-        bt, bv = l2_normalize(b["text_emb"]), l2_normalize(b["video_emb"])
-        bank = (bt @ video.T, bv @ text.T)
+    if querybank is not None:
+        bank = (querybank[0] @ video.T, querybank[1] @ text.T)
     t2v, v2t = score_matrices(scores, scoring, float(meta.get("temperature", 0.01)), bank)
     return sub, t2v, v2t
 

@@ -23,6 +23,32 @@ from vidspace.variants import TRAIN, TRANSDUCTIVE
 logger = logging.getLogger(__name__)
 
 
+def ranked_rows(
+    arrays: dict, meta: dict, split: str
+) -> tuple[dict, np.ndarray, np.ndarray, tuple | None]:
+    """The rows of a (variant) embedding file as retrieval ranks them: the evaluated subset,
+    its caption and video rows, and the querybank (the train split's rows, L2-normalised)
+    of a querybank scoring, else None. Rows are L2-normalised, except a binary variant's
+    sign codes under the dot scoring."""
+    from vidspace.core.io import eval_rows, subset_videos
+
+    scoring = meta.get("scoring", "dot")
+    sub = subset_videos(arrays, eval_rows(arrays, split))
+    querybank = None
+    if scoring in ("inverted_softmax", "qb_norm"):
+        train = np.asarray(arrays.get("split", np.array([]))) == "train"
+        bank = subset_videos(arrays, train)
+        querybank = (l2_normalize(bank["text_emb"]), l2_normalize(bank["video_emb"]))
+    if meta.get("kind") == "binary" and scoring == "dot":
+        # sign codes all have norm sqrt(D): normalising changes no order, but it turns the
+        # integer agreement counts into rounded fractions whose ties then break by rounding
+        # (a temperature-based scoring keeps the cosine scale, so it is normalised below)
+        text, video = (np.asarray(sub[k], np.float32) for k in ("text_emb", "video_emb"))
+    else:
+        text, video = l2_normalize(sub["text_emb"]), l2_normalize(sub["video_emb"])
+    return sub, text, video, querybank
+
+
 def evaluate_file(
     embeddings_path: str,
     out_path: str,
@@ -50,7 +76,6 @@ def evaluate_file(
         eval_rows,
         load_embeddings,
         load_sidecar,
-        subset_videos,
         write_json,
     )
 
@@ -95,18 +120,7 @@ def evaluate_file(
                 np.savez(tmp, skipped=np.array(result["skipped"]))
         logger.info("%s: %s", embeddings_path, result["skipped"])
         return result
-    sub = subset_videos(arrays, evaluated)
-    querybank = None
-    if scoring in ("inverted_softmax", "qb_norm"):
-        bank = subset_videos(arrays, train)
-        querybank = (l2_normalize(bank["text_emb"]), l2_normalize(bank["video_emb"]))
-    if meta.get("kind") == "binary" and scoring == "dot":
-        # sign codes all have norm sqrt(D): normalising changes no order, but it turns the
-        # integer agreement counts into rounded fractions whose ties then break by rounding
-        # (a temperature-based scoring keeps the cosine scale, so it is normalised below)
-        text, video = (np.asarray(sub[k], np.float32) for k in ("text_emb", "video_emb"))
-    else:
-        text, video = l2_normalize(sub["text_emb"]), l2_normalize(sub["video_emb"])
+    sub, text, video, querybank = ranked_rows(arrays, meta, split)
     index = sub["text_video_index"]
     notes: list[str] = []
     ks = _check_ks(ks, ndcg_k)
