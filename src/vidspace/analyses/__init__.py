@@ -229,6 +229,12 @@ def select(config: Mapping, keys: tuple[str, ...]) -> dict:
     return out
 
 
+def skipped_whole(stage: str) -> Callable[[dict], list[tuple[str, str]]]:
+    """An ``Analysis.skipped`` hook for a result skipped as a whole: its top-level
+    ``skipped`` reason, under ``stage``."""
+    return lambda result: [(stage, result["skipped"])] if "skipped" in result else []
+
+
 def input_key(name: str, label: str) -> str:
     """The rule's name for file ``label`` of input ``name`` ("" for a single file)."""
     return f"{name}/{label}" if label else name

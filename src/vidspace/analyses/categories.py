@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidspace.analyses import Analysis, Figure, Input
+from vidspace.analyses import Analysis, Figure, Input, skipped_whole
 from vidspace.core.io import load_npz, read_json, read_table, write_json
 from vidspace.report.claims import CHANCE_FACTOR
 from vidspace.report.markdown import rel, table
@@ -182,7 +182,7 @@ ANALYSIS = Analysis(
     section=categories_section,
     order=32,
     diagnostics=categories_diagnostics,
-    skipped=lambda r: [("categories", r["skipped"])] if "skipped" in r else [],
+    skipped=skipped_whole("categories"),
     figure=Figure(
         name="categories",
         path="results/plots/categories_{dataset}.png",

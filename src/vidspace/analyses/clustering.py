@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from vidspace.analyses import Analysis, Input
+from vidspace.analyses import Analysis, Input, skipped_whole
 from vidspace.core.io import read_json
 from vidspace.report.markdown import fmt, table
 
@@ -268,5 +268,5 @@ ANALYSIS = Analysis(
     section=clustering_section,
     diagnostics=clustering_diagnostics,
     order=60,
-    skipped=lambda result: [("clustering", result["skipped"])] if "skipped" in result else [],
+    skipped=skipped_whole("clustering"),
 )

@@ -13,7 +13,7 @@ import textwrap
 
 import numpy as np
 
-from vidspace.analyses import Analysis, Figure, Input
+from vidspace.analyses import Analysis, Figure, Input, skipped_whole
 from vidspace.core.io import load_npz, read_json, read_table, write_json
 from vidspace.report.markdown import rel, table
 
@@ -227,7 +227,7 @@ ANALYSIS = Analysis(
     config_keys=("evaluation.split", "seed"),
     section=examples_section,
     order=34,
-    skipped=lambda r: [("examples", r["skipped"])] if "skipped" in r else [],
+    skipped=skipped_whole("examples"),
     figure=Figure(
         name="examples",
         path="results/plots/examples_{dataset}.png",

@@ -68,17 +68,12 @@ def _best_model(ds: str, d: dict, ref: str, comparison: dict | None) -> tuple[st
     if len(ranked) == 1:
         return best, head + ("; it is the only model with text." if not left_out else ".")
     second = ranked[1]
-    pair = next(
-        (p for p in (comparison or {}).get("pairs", []) if {p["a"], p["b"]} == {best, second}),
-        None,
-    )
     s2 = results[second]
     head += f"; runner-up {second} at {_f(s2['t2v']['R@1'])}"
-    if pair is None:
+    paired = _paired(comparison, best, second)
+    if paired is None:
         return best, head + " (no paired comparison available)."
-    test = pair["t2v"]["R@1"]
-    sign = 1 if pair["a"] == best else -1  # diff is a - b
-    lo, hi = sorted(sign * x for x in test["ci95"])
+    test, diff, lo, hi = paired
     verdict = (
         "a difference the paired bootstrap cannot tell from zero"
         if lo <= 0 <= hi
@@ -86,9 +81,25 @@ def _best_model(ds: str, d: dict, ref: str, comparison: dict | None) -> tuple[st
     )
     p = p_text(test, comparison["bootstrap_resamples"])
     return best, (
-        head + f": difference {_f(sign * test['diff'])} (95 % CI [{_f(lo)}, {_f(hi)}], "
+        head + f": difference {_f(diff)} (95 % CI [{_f(lo)}, {_f(hi)}], "
         f"{p}; paired bootstrap over videos), {verdict}."
     )
+
+
+def _paired(comparison: dict | None, first: str, other: str) -> tuple | None:
+    """The compare stage's text→video R@1 test of ``first`` against ``other``, oriented as
+    first − other: (test, difference, interval low, high); None when the pair was not
+    compared."""
+    pair = next(
+        (p for p in (comparison or {}).get("pairs", []) if {p["a"], p["b"]} == {first, other}),
+        None,
+    )
+    if pair is None:
+        return None
+    test = pair["t2v"]["R@1"]
+    sign = 1 if pair["a"] == first else -1  # diff is a - b
+    lo, hi = sorted(sign * x for x in test["ci95"])
+    return test, sign * test["diff"], lo, hi
 
 
 def _nothing_concluded(ds: str, best: str, r: dict, aside: str = "") -> str:
@@ -193,10 +204,6 @@ def _fusion(ds: str, d: dict, ref: str, comparison: dict | None) -> list[str]:
         if not single:
             continue
         best = max(single, key=lambda p: single[p]["t2v"]["R@1"])
-        pair = next(
-            (q for q in (comparison or {}).get("pairs", []) if {q["a"], q["b"]} == {m, best}),
-            None,
-        )
         alone = [p for p, w in weights.items() if w == 1]
         if alone:
             lines.append(
@@ -211,19 +218,18 @@ def _fusion(ds: str, d: dict, ref: str, comparison: dict | None) -> list[str]:
             f"{meta['fusion_fit_on']} videos) gives text→video R@1 {_f(r['t2v']['R@1'])} "
             f"against {_f(single[best]['t2v']['R@1'])} for the better single model, {best}"
         )
-        if pair is None:
+        paired = _paired(comparison, m, best)
+        if paired is None:
             lines.append(head + " (no paired comparison available).")
             continue
-        test = pair["t2v"]["R@1"]
-        sign = 1 if pair["a"] == m else -1
-        lo, hi = sorted(sign * x + 0.0 for x in test["ci95"])  # + 0.0: no "-0.000"
+        test, diff, lo, hi = (x + 0.0 if isinstance(x, float) else x for x in paired)  # no "-0"
         verdict = (
             "no gain the paired bootstrap can tell from zero"
             if lo <= 0 <= hi
             else ("a gain beyond the interval" if lo > 0 else "a clear loss")
         )
         lines.append(
-            head + f": {sign * test['diff'] + 0.0:+.3f} (95 % CI [{lo:+.3f}, {hi:+.3f}], "
+            head + f": {diff:+.3f} (95 % CI [{lo:+.3f}, {hi:+.3f}], "
             f"{p_text(test, comparison['bootstrap_resamples'])}), {verdict}."
         )
     return lines
