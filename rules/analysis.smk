@@ -82,7 +82,7 @@ for analysis in ANALYSES.values():
         input:
             unpack(declared_inputs(analysis.inputs)),
         output:
-            **analysis.outputs,
+            **reported_outputs(analysis),
         log:
             analysis.log(),
         benchmark:

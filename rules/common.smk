@@ -208,6 +208,8 @@ def files_of(spec, wildcards):
     """{label: path} of a declared Input: one file (label "") or one per value of its
     ``each`` wildcards (labels "model", "model/variant", in config order)."""
     fixed = dict(wildcards.items())
+    if "dataset" in fixed:  # the dataset's one frame store (rule sample_frames)
+        fixed.setdefault("sampling", config["datasets"][fixed["dataset"]]["sampling"])
     if spec.variant == "reference":
         fixed["variant"] = REFERENCE_VARIANT
     combos = itertools.product(*(each_values(w, fixed) for w in spec.each))
@@ -233,6 +235,16 @@ def declared_inputs(inputs):
     return files
 
 
+def reported_outputs(analysis):
+    """An analysis's outputs, those it declares ``reported`` wrapped for the HTML report."""
+    outputs = dict(analysis.outputs)
+    for name, (caption, category) in analysis.reported.items():
+        outputs[name] = report(
+            outputs[name], caption=f"../report/{caption}", category=category
+        )
+    return outputs
+
+
 def config_of(keys, wildcards):
     """The values of the declared config keys (wildcards filled in), nested."""
     return select(config, tuple(k.format(**wildcards) for k in keys))
@@ -255,6 +267,8 @@ def report_index():
                 },
             }
             for a in ANALYSES.values():
+                if "model" not in a.wildcards:
+                    continue  # one per dataset: in the dataset's entry below
                 for name in a.outputs:
                     if "variant" in a.wildcards:
                         md[name] = {
@@ -274,6 +288,12 @@ def report_index():
             "comparison": out("compare", "comparison", dataset=ds),
             "quality": out("data_quality", "quality", dataset=ds),
             "holdout": config["datasets"][ds].get("holdout"),
+            **{
+                name: out(a.name, name, dataset=ds)
+                for a in ANALYSES.values()
+                if "model" not in a.wildcards
+                for name in a.outputs
+            },
             "models": models,
         }
     plots = {}

@@ -186,3 +186,34 @@ def tiny_run(tmp_path_factory) -> Path:
             snakemake(["--cores", "2", "--configfile", "tiny.yaml"], workdir)
             done.touch()
     return workdir
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by Selenium (Debian's chromium and chromium-driver, which
+    .ci/run installs); skipped with the reason where either is missing. Console messages
+    and network requests are logged for the tests to read."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        pytest.skip(
+            "no chromium/chromedriver here (.ci/run installs Debian's): browser test skipped"
+        )
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.skip("selenium is not installed (dev extra): browser test skipped")
+    options = Options()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.add_argument("--window-size=1280,1600")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    try:
+        driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    except Exception as exc:  # a browser that is installed but cannot start here
+        pytest.skip(f"chromium could not start here: {exc}"[:300])
+    yield driver
+    driver.quit()

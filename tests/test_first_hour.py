@@ -15,6 +15,7 @@ from vidspace.datasets.synthetic import render_clip, write_mp4
 
 pytestmark = pytest.mark.slow
 
+SCRIPT = "<script>window.pwned = 1</script> a caption that is markup"
 MOTIONS = [("red", "circle", "left"), ("blue", "square", "right"), ("green", "triangle", "up")]
 MOTIONS += [("yellow", "circle", "down"), ("purple", "square", "grow")]
 MOTIONS += [("orange", "triangle", "shrink")]
@@ -50,9 +51,14 @@ def _run_mine(tmp_path, n_clips, categories, extra_rows=(), **dataset) -> tuple[
 
 @pytest.mark.parametrize("n_clips, categories", [(6, "motion"), (3, None)])
 def test_the_demo_config_on_a_few_clips_of_ones_own(tmp_path, n_clips, categories):
-    # a white-space caption and a duplicate of clip 0's caption on clip 1: counted
-    extra = [(0, "   "), (1, "a red circle that moves left")]
+    # a white-space caption and a duplicate of clip 0's caption on clip 1: counted; a
+    # caption that is markup: data everywhere, never markup (the explorer, the report)
+    extra = [(0, "   "), (1, "a red circle that moves left"), (2, SCRIPT)]
     report, work = _run_mine(tmp_path, n_clips, categories, extra)
+    page = (work / "results/explorer/mine.html").read_text()
+    assert SCRIPT not in page and SCRIPT not in report
+    data = json.loads(page.split('id="vidspace-data">', 1)[1].split("</script>", 1)[0])
+    assert SCRIPT in data["captions"]["text"]
     findings = report[report.index("## Findings") : report.index("## Data")]
     assert "**mine**: nothing is concluded about models or variants" in findings
     assert "aligned left out: fitted on the evaluated videos themselves" in findings

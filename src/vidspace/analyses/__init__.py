@@ -108,6 +108,8 @@ class Analysis:
       retrieval; ``skipped(result)``: (stage, reason) rows of the report's Skipped table. Each gets
       the JSON of the first output.
     - ``figure``: its :class:`Figure`, if any.
+    - ``reported``: outputs (not figures) ``snakemake --report`` includes, name ->
+      (caption file under ``report/``, category).
     """
 
     name: str
@@ -122,6 +124,7 @@ class Analysis:
     diagnostics: Callable[[str, str, dict], list[str]] | None = None
     skipped: Callable[[dict], list[str]] | None = None
     figure: Figure | None = None
+    reported: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     threads: int = 1
     module: str = field(default="", compare=False)  # where it is declared (set on discovery)
 

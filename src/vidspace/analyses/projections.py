@@ -81,10 +81,28 @@ def project_file(
             continue
         coordinates[method] = _project(x, method, seed)
         result.setdefault("faithfulness", {})[method] = _faithfulness(x, coordinates[method], cats)
+    result["joint"] = _joint(arrays, x, coordinates, seed)
     with atomic_path(coordinates_path, suffix=".npz") as tmp:
         np.savez(tmp, **coordinates)
     write_json(out_path, result)
     return result
+
+
+def _joint(arrays: dict, x: np.ndarray, coordinates: dict, seed: int) -> dict:
+    """A t-SNE of the videos and their captions together (the first caption of each video,
+    by caption order), stored as ``joint_tsne`` (videos' rows, then the captions') and
+    ``joint_text_ids``: where a category's captions sit beside its videos (the explorer
+    shows it). Returns the count, or why there is none."""
+    if "text_emb" not in arrays:
+        return {"skipped": "video-only embeddings: no captions to place"}
+    _, first = np.unique(arrays["text_video_index"], return_index=True)
+    n = x.shape[0] + first.size
+    if n < MIN_PROJECTION_POINTS:
+        return {"skipped": f"{n} videos and captions; a projection needs {MIN_PROJECTION_POINTS}"}
+    text = l2_normalize(arrays["text_emb"][first])
+    coordinates["joint_tsne"] = _project(np.vstack([x, text]), "tsne", seed)
+    coordinates["joint_text_ids"] = np.asarray(arrays["text_ids"])[first]
+    return {"method": "tsne", "n_videos": int(x.shape[0]), "n_captions": int(first.size)}
 
 
 def _faithfulness(x: np.ndarray, xy: np.ndarray, cats: np.ndarray) -> dict:

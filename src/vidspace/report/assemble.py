@@ -294,6 +294,9 @@ def _skipped_section(datasets: dict) -> str:
     rows: list[list[str]] = []
     analyses = [a for a in registry().values() if a.skipped]
     for ds, d in datasets.items():
+        for a in analyses:  # an analysis made once per dataset
+            if a.result in d:
+                rows += [[ds, "—", stage, why] for stage, why in a.skipped(read_json(d[a.result]))]
         for m, md in d["models"].items():
             rows += [
                 [ds, m, "embed", note] for note in read_json(md["embedding_meta"]).get("notes", [])

@@ -6,13 +6,16 @@ import os
 from pathlib import Path
 
 
+def cell(value) -> str:
+    """A table cell as text: a failure reason may hold "|" or a newline (each row stays one
+    table row), a caption markup (shown as written, never rendered: <, > and & escaped)."""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join([":---"] * len(header)) + " |"]
-    # a failure reason may hold "|" or a newline: keep each row one table row
-    lines += [
-        "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |"
-        for row in rows
-    ]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
