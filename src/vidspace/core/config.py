@@ -100,6 +100,7 @@ def validate_config(
             msg = f"bad value at '{where}': {err.message}"
         more = f" ({len(errors) - 1} more problems)" if len(errors) > 1 else ""
         raise ConfigError(f"config error: {msg}{more}")
+    _apply_protocols(config)
     fill_defaults(config, schema)
     for name, ds in config["datasets"].items():
         if ds["sampling"] not in config["samplings"]:
@@ -119,8 +120,60 @@ def validate_config(
             f"config error: report.reference_variant {ref!r} is not under 'variants' "
             f"({sorted(config['variants'])})"
         )
+    _check_anchors(config)
     if check_adapters:
         _check_adapters(config)
+
+
+def _apply_protocols(config: dict) -> None:
+    """A dataset's ``protocol``: known, describing the dataset's adapter, and giving the
+    adapter options it fixes where the dataset leaves them unset (vidspace.protocols)."""
+    from vidspace.protocols import check_dataset, get_protocol
+
+    for name, ds in config["datasets"].items():
+        if "protocol" not in ds:
+            continue
+        try:
+            protocol = get_protocol(ds["protocol"])
+            check_dataset(protocol, ds["adapter"])
+        except ValueError as exc:
+            raise ConfigError(f"config error in 'datasets.{name}.protocol': {exc}") from None
+        options = ds.setdefault("options", {})
+        for option, allowed in protocol.data[ds["adapter"]].items():
+            options.setdefault(option, allowed[0])
+
+
+def _check_anchors(config: dict) -> None:
+    """``anchors``: each with its keys and a source (or read from an MTEB results file,
+    ``{mteb: path, model: id}``), and, under a protocol a dataset runs, a metric this run
+    computes. The list is replaced by the checked anchors."""
+    from vidspace.protocols import anchors_from_mteb, check_anchor, computed
+
+    checked = []
+    for i, anchor in enumerate(config.get("anchors") or []):
+        where = f"anchors[{i}]"
+        try:
+            if isinstance(anchor, Mapping) and "mteb" in anchor:
+                checked += [
+                    (where, a) for a in anchors_from_mteb(anchor["mteb"], anchor.get("model"))
+                ]
+            else:
+                checked.append((where, check_anchor(anchor, where)))
+        except (ValueError, OSError, KeyError) as exc:
+            raise ConfigError(
+                f"config error: {exc}" if where in str(exc) else f"config error: {where}: {exc}"
+            ) from None
+    used = {ds.get("protocol") for ds in config["datasets"].values()}
+    evaluation = config["evaluation"]
+    for where, anchor in checked:
+        if anchor["protocol"] in used and not computed(anchor["metric"], evaluation):
+            raise ConfigError(
+                f"config error: {where}.metric: {anchor['metric']!r} is not computed by this "
+                f"run (evaluation.ks {evaluation['ks']}, evaluation.ndcg_k "
+                f"{evaluation['ndcg_k']}); add it there or drop the anchor"
+            )
+    if "anchors" in config:
+        config["anchors"] = [a for _, a in checked]
 
 
 def weight_candidates(n_models: int, grid: list[float]) -> list[tuple[float, ...]]:

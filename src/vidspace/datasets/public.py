@@ -148,14 +148,39 @@ def _id_list(path: Path, what: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-MSRVTT_SPLITS = ("1k-A", "train-7k", "train-9k", "train-7k+1k-A", "train-9k+1k-A")
+MSRVTT_SPLITS = (
+    "1k-A",
+    "full",
+    "train-7k",
+    "train-9k",
+    "train-7k+1k-A",
+    "train-9k+1k-A",
+    "train-7k+full",
+)
+# the full test split of Xu et al. 2016: video7010 ... video9999 (train 0-6512, val 6513-7009)
+MSRVTT_FULL_TEST = range(7010, 10000)
+
+
+def _msrvtt_full_test(data: dict | None, info: dict | None) -> list[str]:
+    """The 2,990 test clips of the full split: the videos MSRVTT_data.json marks ``split:
+    test``, else those of ``info`` (test_videodatainfo.json lists the test clips only), else
+    the standard id range."""
+    for source in (data, info):
+        videos = (source or {}).get("videos", [])
+        if source is data and not any("split" in v for v in videos):
+            continue
+        ids = [str(v["video_id"]) for v in videos if source is info or v.get("split") == "test"]
+        if ids:
+            return ids
+    return [f"video{i}" for i in MSRVTT_FULL_TEST]
 
 
 def msrvtt(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
     """MSR-VTT. ``split``: ``1k-A`` (default; the JSFusion test table, 1,000 clips with one
-    caption each), ``train-7k`` / ``train-9k`` (the clips listed in ``train_list``, all
-    their captions), or ``train-9k+1k-A`` / ``train-7k+1k-A``: the standard protocol in one
-    dataset, train clips (split ``train``) beside the 1k-A test clips (split ``test``).
+    caption each), ``full`` (the full test split: 2,990 clips, all 20 captions each),
+    ``train-7k`` / ``train-9k`` (the clips listed in ``train_list``, all their captions),
+    or ``train-9k+1k-A`` / ``train-7k+1k-A`` / ``train-7k+full``: a protocol in one
+    dataset, train clips (split ``train``) beside the test clips (split ``test``).
 
     options: ``annotations`` (the JSFusion test CSV: key, vid_key, video_id, sentence),
     ``data`` (MSRVTT_data.json: its ``sentences`` give the train captions and, with
@@ -182,15 +207,13 @@ def msrvtt(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
         if not {"video_id", "caption"} <= set(sentences.columns):
             raise ValueError("msrvtt data: 'sentences' need video_id and caption")
     categories = {}
-    for name, source in (("data", data), ("info", options.get("info"))):
+    info = None
+    if options.get("info"):
+        info = _read_json(resolve(options["info"], downloads, "msrvtt info"), "msrvtt info")
+    for source in (data, info):
         if source is None:
             continue
-        info = (
-            source
-            if name == "data"
-            else _read_json(resolve(source, downloads, "msrvtt info"), "msrvtt info")
-        )
-        for v in info.get("videos", []):
+        for v in source.get("videos", []):
             if "category" in v:
                 categories[str(v["video_id"])] = MSRVTT_CATEGORIES[int(v["category"])]
     rows, captions, ids = [], [], []
@@ -211,6 +234,11 @@ def msrvtt(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
                 raise ValueError(f"msrvtt annotations: missing columns {sorted(missing)}")
             part_ids = table["video_id"].tolist()
             first = dict(zip(table["video_id"], table["sentence"], strict=True))
+            split_name = "test"
+        elif part == "full":
+            part_ids = _msrvtt_full_test(data, info)
+            # captions all: every caption of each clip (MSRVTT_data.json's sentences)
+            first = {} if all_captions else {v: grouped[v][0] for v in part_ids if grouped.get(v)}
             split_name = "test"
         else:
             if "train_list" not in options:
@@ -234,7 +262,10 @@ def msrvtt(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
         ids += part_ids
         rows += [_row(v, categories.get(v, ""), split_name) for v in part_ids]
         for v in part_ids:
-            texts = grouped.get(v, []) if (all_captions or not first) else [first[v]]
+            if all_captions or not first:
+                texts = grouped.get(v, [])
+            else:
+                texts = [first[v]] if v in first else []
             captions += [
                 {"caption_id": f"{v}#{k}", "video_id": v, "caption": str(text).strip()}
                 for k, text in enumerate(texts)
