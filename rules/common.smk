@@ -172,7 +172,10 @@ def get_model_spec(wildcards):
     # a per-dataset instruction (mapping or preset) becomes this dataset's one string
     dataset = config["datasets"][wildcards.dataset]
     spec = instructions.for_dataset(
-        config["models"][wildcards.model], wildcards.dataset, dataset["adapter"]
+        config["models"][wildcards.model],
+        wildcards.dataset,
+        dataset["adapter"],
+        dataset.get("options"),
     )
     return as_json(spec)
 
@@ -288,6 +291,12 @@ def report_index():
             "comparison": out("compare", "comparison", dataset=ds),
             "quality": out("data_quality", "quality", dataset=ds),
             "holdout": config["datasets"][ds].get("holdout"),
+            # where the data comes from, for the report's data table (not a file)
+            "spec": {
+                k: v
+                for k, v in config["datasets"][ds].items()
+                if k in ("adapter", "options", "protocol")
+            },
             **{
                 name: out(a.name, name, dataset=ds)
                 for a in ANALYSES.values()
@@ -315,9 +324,12 @@ def report_index():
 
 
 def _leaves(tree):
-    """The file paths of the index (its string leaves; settings such as holdout are not)."""
+    """The file paths of the index (its string leaves; settings such as holdout and the
+    dataset's spec are not)."""
     if isinstance(tree, dict):
-        for value in tree.values():
+        for key, value in tree.items():
+            if key == "spec":
+                continue
             yield from _leaves(value)
     elif isinstance(tree, str):
         yield tree

@@ -90,7 +90,7 @@ def run_deviations(
             out.append(f"frames: {ours} where the protocol says {theirs}")
     wanted = protocol.instructions.get(family, {})
     if wanted:
-        resolved = for_dataset(model, "", adapter)
+        resolved = for_dataset(model, "", adapter, dataset.get("options"))
         for key, text in wanted.items():
             if resolved.get(key) != text:
                 out.append(

@@ -62,9 +62,16 @@ def _public(name: str) -> Adapter:
     return adapter
 
 
+def _hub(video_dir: Path, options: dict, seed: int) -> DownloadResult:
+    from vidspace.datasets.hub import hub
+
+    return hub(video_dir, options, seed)
+
+
 ADAPTERS: dict[str, Adapter] = {
     "synthetic": _synthetic,
     "csv": _csv,
+    "hub": _hub,
     **{name: _public(name) for name in ("msrvtt", "vatex", "youcook2", "coco_captions")},
 }
 

@@ -19,16 +19,27 @@ MMEB_V2 = {
 PRESETS = {"mmeb-v2": MMEB_V2}
 
 
+def data_set(adapter: str, options: Mapping | None = None) -> str:
+    """The set a dataset holds, as presets key it: its adapter, or for the hub adapter its
+    MTEB preset's set (``mteb-vatex`` -> ``vatex``)."""
+    preset = str((options or {}).get("preset", ""))
+    if adapter == "hub" and preset.startswith("mteb-"):
+        return preset.removeprefix("mteb-")
+    return adapter
+
+
 def check_instructions(value, datasets: Mapping[str, Mapping]) -> None:
     """ValueError naming the problem when ``value`` cannot give every dataset an
     instruction (an unknown dataset key, a preset without an entry for an adapter)."""
     if isinstance(value, str) and value in PRESETS:
         missing = {
-            n: d["adapter"] for n, d in datasets.items() if d["adapter"] not in PRESETS[value]
+            n: data_set(d["adapter"], d.get("options"))
+            for n, d in datasets.items()
+            if data_set(d["adapter"], d.get("options")) not in PRESETS[value]
         }
         if missing:
             raise ValueError(
-                f"preset {value!r} has instructions for the adapters {sorted(PRESETS[value])}, "
+                f"preset {value!r} has instructions for the sets {sorted(PRESETS[value])}, "
                 f"not for {missing}; give a mapping with those datasets or 'default'"
             )
     elif isinstance(value, Mapping):
@@ -43,12 +54,13 @@ def check_instructions(value, datasets: Mapping[str, Mapping]) -> None:
             raise ValueError(f"no instruction for datasets {uncovered} and no 'default'")
 
 
-def for_dataset(spec: Mapping, dataset: str, adapter: str) -> dict:
-    """The model spec with ``text_instruction`` resolved to one string for ``dataset``."""
+def for_dataset(spec: Mapping, dataset: str, adapter: str, options: Mapping | None = None) -> dict:
+    """The model spec with ``text_instruction`` resolved to one string for ``dataset``
+    (its adapter and options say which set a preset's instruction is for)."""
     spec = dict(spec)
     value = spec.get("text_instruction")
     if isinstance(value, str) and value in PRESETS:
-        spec["text_instruction"] = PRESETS[value][adapter]
+        spec["text_instruction"] = PRESETS[value][data_set(adapter, options)]
     elif isinstance(value, Mapping):
         spec["text_instruction"] = value.get(dataset, value.get("default"))
     return spec

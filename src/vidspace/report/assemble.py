@@ -30,6 +30,30 @@ TRANSDUCTIVE = "†"
 MAX_FAILURE_ROWS = 50  # per dataset; the rest are counted and left in failures.csv
 
 
+def _source(spec: dict | None) -> str:
+    """Where a dataset's clips come from: a hosted copy's repository and revision, the
+    public set's annotations, YouTube, a table, or generated."""
+    if not spec:
+        return "—"
+    adapter, options = spec["adapter"], spec.get("options", {})
+    if adapter == "hub":
+        from vidspace.datasets.hub import resolve_options
+
+        options = resolve_options(options)
+        if options.get("path"):
+            return f"local copy {options['path']} (split {options['split']})"
+        return f"{options['repo']}@{options['revision'][:7]} (split {options['split']})"
+    if adapter in ("vatex", "youcook2"):
+        return f"{adapter}: YouTube segments"
+    if adapter == "csv":
+        return f"table {options.get('path', '')}"
+    if adapter == "synthetic":
+        return "generated"
+    where = options.get("annotations") or options.get("data") or {}
+    name = str(where.get("url") or where.get("path") or "").rsplit("/", 1)[-1]
+    return f"{adapter}: {options.get('split', '')} ({name})".replace(" ()", "")
+
+
 def _data_section(datasets: dict) -> str:
     rows, failed, ambiguous, held = [], [], [], []
     for name, d in datasets.items():
@@ -64,6 +88,7 @@ def _data_section(datasets: dict) -> str:
         rows.append(
             [
                 name,
+                _source(d.get("spec")),
                 f"{ok}/{total}",
                 dl_videos["video_id"].nunique(),
                 len(fr_fail),
@@ -90,6 +115,7 @@ def _data_section(datasets: dict) -> str:
     out = "## Data\n\n" + table(
         [
             "Dataset",
+            "Source",
             "Videos embedded",
             "Failed download",
             "Failed decoding",

@@ -1,0 +1,271 @@
+"""A Hugging Face dataset as the field hosts it: a dataset repository at a pinned revision
+(or a local folder of the same layout), its parquet files read with pyarrow one row
+group at a time, each row's video bytes written to the videos folder.
+
+Why huggingface_hub + pyarrow rather than ``datasets.load_dataset``: both are already
+dependencies (transformers needs them), ``load_dataset`` would first convert every
+parquet file into its own Arrow cache (a second full copy on disk) and pulls in a
+Video feature decoder we do not use; reading the parquet row groups directly keeps one
+row group in memory and writes each video once (benchmarks/README.md, "Hosted
+datasets").
+
+Presets carry MTEB's video retrieval tasks (repository, revision, split, columns):
+``preset: mteb-msrvtt`` and the others of :data:`PRESETS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from vidspace.core.io import atomic_path
+from vidspace.datasets.tables import DownloadResult
+
+logger = logging.getLogger(__name__)
+
+COLUMN_KEYS = ("video", "caption", "id", "category", "start", "end", "split")
+DEFAULT_COLUMNS = {"video": "video", "caption": "caption"}
+REVISION = re.compile(r"^[0-9a-f]{40}$")
+
+# MTEB's video retrieval tasks (embeddings-benchmark/mteb mteb/tasks/retrieval/eng/):
+# repository, pinned revision, split, and the caption column (one row: a clip and its caption)
+PRESETS = {
+    "mteb-msrvtt": ("mteb/MSR-VTT", "4661603cee25c1fd370e5478a2953203cf37155b", "test", "caption"),
+    "mteb-vatex": (
+        "mteb/VATEX_test_1k",
+        "0d2e86e6d36927f4676ee6127c4e38e3867ce0ce",
+        "test",
+        "caption",
+    ),
+    "mteb-didemo": ("mteb/DiDeMo", "746689f644b66022540a9a39136e842bee164e6b", "test", "caption"),
+    "mteb-activitynet": (
+        "mteb/ActivityNet_Captions_val2",
+        "e87473c4832ea982bbeca1dde94bbebfa6ea6ada",
+        "test",
+        "caption",
+    ),
+    "mteb-youcook2": (
+        "mteb/YouCook2_val",
+        "be654b591daef1382364d563f6d3d66f61f79b35",
+        "test",
+        "sentence",
+    ),
+    "mteb-msvd": ("mteb/MSVD", "177cefe5957363d1617f0427fcfa00ff0b0d7da8", "test", "caption"),
+}
+
+
+def resolve_options(options: dict) -> dict:
+    """The options with a ``preset`` expanded (explicit keys win) and checked: a
+    repository needs a 40-hex revision; a local ``path`` needs none."""
+    options = dict(options)
+    preset = options.pop("preset", None)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"hub: unknown preset {preset!r}; known: {sorted(PRESETS)}")
+        repo, revision, split, caption = PRESETS[preset]
+        options.setdefault("repo", repo)
+        options.setdefault("revision", revision)
+        options.setdefault("split", split)
+        options["columns"] = {"video": "video", "caption": caption, **options.get("columns", {})}
+        options["preset"] = preset
+    if not options.get("repo") and not options.get("path"):
+        raise ValueError("hub: give repo (a Hugging Face dataset id) or path (a local copy)")
+    if options.get("repo") and not REVISION.match(str(options.get("revision", ""))):
+        raise ValueError(
+            f"hub: revision must be the 40-hex commit of {options['repo']} (a branch or tag "
+            f"moves), got {options.get('revision')!r}"
+        )
+    columns = {**DEFAULT_COLUMNS, **options.get("columns", {})}
+    unknown = sorted(set(columns) - set(COLUMN_KEYS))
+    if unknown:
+        raise ValueError(f"hub: columns {unknown} are not among {list(COLUMN_KEYS)}")
+    options["columns"] = columns
+    options.setdefault("split", "test")
+    return options
+
+
+def _split_files(root: Path, split: str, subset: str | None) -> list[Path]:
+    """The parquet files of ``split`` (and ``subset``) in a hub dataset's layout:
+    ``[subset/]split-*.parquet``, ``[subset/]split/*.parquet`` or ``data/split-*``."""
+    files = sorted(p for p in root.rglob("*.parquet") if ".cache" not in p.parts)
+    keep = []
+    for p in files:
+        rel = p.relative_to(root).parts
+        if subset and subset not in rel[:-1]:
+            continue
+        if p.name.startswith(f"{split}-") or p.name == f"{split}.parquet" or split in rel[:-1]:
+            keep.append(p)
+    return keep
+
+
+def _snapshot(options: dict, free_dir: Path) -> Path:
+    """The local folder of the repository at its revision: the hub cache (downloads
+    resume; offline, only what is cached), after a check that the split's files fit."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RevisionNotFoundError
+
+    repo, revision, split = options["repo"], options["revision"], options["split"]
+    patterns = [f"*{split}-*.parquet", f"*{split}.parquet", f"*{split}/*.parquet", "*.json"]
+    if not os.environ.get("HF_HUB_OFFLINE"):
+        _check_space(repo, revision, patterns, free_dir)
+    try:
+        return Path(
+            snapshot_download(
+                repo,
+                repo_type="dataset",
+                revision=revision,
+                allow_patterns=patterns,
+            )
+        )
+    except RevisionNotFoundError:
+        raise ValueError(f"hub: {repo} has no revision {revision}") from None
+    except LocalEntryNotFoundError:
+        raise ValueError(
+            f"hub: revision {revision} of {repo} is not in the local Hugging Face cache and "
+            "the hub is offline (HF_HUB_OFFLINE): download it once online, or give "
+            "path: to a local copy"
+        ) from None
+
+
+def _check_space(repo: str, revision: str, patterns: list[str], folder: Path) -> None:
+    """Stop before downloading when the split's files, and the videos written from them,
+    do not fit on the disk of ``folder``."""
+    from fnmatch import fnmatch
+
+    from huggingface_hub import HfApi
+
+    info = HfApi().dataset_info(repo, revision=revision, files_metadata=True)
+    size = sum(
+        s.size or 0 for s in info.siblings or [] if any(fnmatch(s.rfilename, p) for p in patterns)
+    )
+    free = shutil.disk_usage(folder).free
+    if 2 * size > free:  # the parquet files in the cache, then the videos written from them
+        raise ValueError(
+            f"hub: {repo} ({revision[:7]}) needs about {2 * size / 1e9:.1f} GB (its files and "
+            f"the videos written from them) and {folder} has {free / 1e9:.1f} GB free"
+        )
+    logger.info("%s: %.2f GB to fetch, %.1f GB free", repo, size / 1e9, free / 1e9)
+
+
+def _video_bytes(value, root: Path) -> tuple[bytes | None, str | None, str]:
+    """(bytes, path name, why not) of a video cell: a datasets Video/struct {bytes, path},
+    raw bytes, or a path relative to the dataset's folder."""
+    path = None
+    if isinstance(value, dict):
+        path = value.get("path")
+        if value.get("bytes"):
+            return value["bytes"], path, ""
+    elif isinstance(value, bytes | bytearray):
+        return bytes(value), None, ""
+    elif isinstance(value, str):
+        path = value
+    if path:
+        file = (root / path).resolve()
+        if root.resolve() in file.parents and file.is_file():
+            return file.read_bytes(), path, ""
+        return None, path, f"video file {path!r} not in the dataset"
+    return None, None, "no video in the row"
+
+
+def hub(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
+    """The hub adapter: every row of the split is a clip and its caption (MTEB's layout);
+    a ``columns.id`` column names the clips, else the video files' names where unique,
+    else the row numbers. Several rows of one id: one clip with several captions."""
+    import pyarrow.parquet as pq
+
+    from vidspace.datasets.tables import check_video_id
+
+    options = resolve_options(options)
+    columns, split = options["columns"], options["split"]
+    if options.get("path"):
+        root = Path(options["path"])
+        if not root.is_dir():
+            raise ValueError(f"hub: path {root} is not a folder")
+    else:
+        root = _snapshot(options, video_dir.parent)
+    files = _split_files(root, split, options.get("subset"))
+    if not files:
+        raise ValueError(f"hub: no parquet files of split {split!r} under {root}")
+    wanted = {k: v for k, v in columns.items() if v}
+    schema_names = set(pq.ParquetFile(files[0]).schema_arrow.names)
+    missing = {k: v for k, v in wanted.items() if v not in schema_names}
+    if missing:
+        raise ValueError(
+            f"hub: columns {missing} are not in the dataset (its columns: {sorted(schema_names)})"
+        )
+    limit = options.get("limit")
+    rows, captions, failures, names = [], [], [], []
+    count = 0
+    for file in files:
+        parquet = pq.ParquetFile(file)
+        for group in range(parquet.num_row_groups):
+            table = parquet.read_row_group(group, columns=list(wanted.values()))
+            for record in table.to_pylist():
+                if limit and count >= int(limit):
+                    break
+                rows.append(_place(record, count, columns, root, video_dir, names))
+                captions.append(str(record.get(columns["caption"]) or ""))
+                count += 1
+                if count % 200 == 0:
+                    logger.info("%s: %d rows", options.get("repo") or root, count)
+            del table
+    if not rows:
+        raise ValueError(f"hub: split {split!r} of {options.get('repo') or root} has no rows")
+    ids = _ids(rows, names, columns)
+    manifest, caps, per_clip = [], [], {}
+    for row, vid, text in zip(rows, ids, captions, strict=True):
+        check_video_id(vid)
+        if row["file"] is None:
+            failures.append({"video_id": vid, "stage": "download", "reason": row["why"]})
+            continue
+        final = video_dir / f"{vid}{row['file'].suffix}"
+        if vid not in per_clip:
+            row["file"].replace(final)
+            per_clip[vid] = 0
+            manifest.append({**row["meta"], "video_id": vid, "path": str(final)})
+        elif row["file"] != final:
+            row["file"].unlink()  # the same clip again: one file, another caption
+        caps.append({"caption_id": f"{vid}#{per_clip[vid]}", "video_id": vid, "caption": text})
+        per_clip[vid] += 1
+    logger.info("%s: %d rows, %d clips", options.get("repo") or root, count, len(manifest))
+    return DownloadResult(
+        pd.DataFrame(manifest, columns=["video_id", "path", "category", "split", "start", "end"]),
+        pd.DataFrame(caps, columns=["caption_id", "video_id", "caption"]),
+        failures,
+    )
+
+
+def _place(record, n, columns, root, video_dir, names) -> dict:
+    """Write row ``n``'s video (atomically) under a row-numbered name; its metadata, and
+    the video's own file name for the id choice."""
+    data, path, why = _video_bytes(record.get(columns["video"]), root)
+    names.append(Path(path).stem if path else None)
+    meta = {
+        "id": str(record.get(columns["id"], "")) if columns.get("id") else "",
+        "category": str(record.get(columns.get("category") or "", "") or ""),
+        "split": str(record.get(columns.get("split") or "", "") or ""),
+        "start": float(record[columns["start"]]) if columns.get("start") else float("nan"),
+        "end": float(record[columns["end"]]) if columns.get("end") else float("nan"),
+    }
+    if data is None:
+        return {"file": None, "why": why, "meta": meta}
+    suffix = Path(path).suffix if path and Path(path).suffix else ".mp4"
+    file = video_dir / f"row{n:06d}{suffix}"
+    with atomic_path(file, suffix=suffix) as tmp:
+        tmp.write_bytes(data)
+    return {"file": file, "why": "", "meta": meta}
+
+
+def _ids(rows: list[dict], names: list, columns: dict) -> list[str]:
+    """Clip ids: the id column; else the video files' names when they are unique; else
+    the row numbers (as MTEB numbers its queries and documents)."""
+    if columns.get("id"):
+        return [r["meta"]["id"] for r in rows]
+    if all(names) and len(set(names)) == len(names):
+        return [re.sub(r"[^A-Za-z0-9_.-]", "_", n) for n in names]
+    return [f"row{i:06d}" for i in range(len(rows))]
