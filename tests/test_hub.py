@@ -199,3 +199,53 @@ def test_the_mmeb_instruction_preset_follows_a_hosted_copy_to_its_set():
         check_instructions(
             "mmeb-v2", {"d": {"adapter": "hub", "options": {"preset": "mteb-didemo"}}}
         )
+
+
+def test_ids_from_a_column_bad_ids_and_rows_without_video_lose_only_themselves(tmp_path):
+    from vidspace.core.io import read_failures
+    from vidspace.datasets import download
+
+    a, b = _clip_bytes(tmp_path, 0), _clip_bytes(tmp_path, 1)
+    none = {"bytes": None, "path": None}
+    rows = [
+        {"video": {"bytes": a, "path": "x.mp4"}, "caption": "first", "vid": "row000001"},
+        {"video": {"bytes": b, "path": "y.mp4"}, "caption": "second", "vid": "b"},
+        {"video": {"bytes": a, "path": "z.mp4"}, "caption": "no id", "vid": None},
+        {"video": {"bytes": a, "path": "w.mp4"}, "caption": "bad id", "vid": "../x"},
+        {"video": none, "caption": "b again, without its video", "vid": "b"},
+        {"video": none, "caption": "nothing", "vid": "e"},
+    ]
+    data = hub_dataset(tmp_path, rows)
+    raw = tmp_path / "raw"
+    options = {"path": str(data.parent), "columns": {"id": "vid"}}
+    download("hub", options, 0, raw / "m.parquet", raw / "c.parquet", raw / "f.csv", raw / "v")
+    manifest, captions = pd.read_parquet(raw / "m.parquet"), pd.read_parquet(raw / "c.parquet")
+    # an id that looks like a staging name keeps its own video (staging is a separate folder)
+    assert manifest["video_id"].tolist() == ["row000001", "b"]
+    assert (raw / "v" / "row000001.mp4").read_bytes() == a and (
+        raw / "v" / "b.mp4"
+    ).read_bytes() == b
+    assert captions.groupby("video_id")["caption"].apply(list).to_dict() == {
+        "b": ["second", "b again, without its video"],
+        "row000001": ["first"],
+    }
+    failures = read_failures(raw / "f.csv")
+    reasons = dict(zip(failures["video_id"], failures["reason"], strict=True))
+    assert set(reasons) == {"row000002", "row000003", "e"}
+    assert "invalid video id None" in reasons["row000002"] and "'../x'" in reasons["row000003"]
+    assert reasons["e"] == "no video in the row"
+    assert sorted(p.name for p in (raw / "v").iterdir()) == ["b.mp4", "row000001.mp4"]  # no staging
+
+
+def test_file_names_that_collide_once_made_safe_fall_back_to_row_numbers(tmp_path):
+    from vidspace.datasets import download
+
+    clip = _clip_bytes(tmp_path, 0)
+    rows = [
+        {"video": {"bytes": clip, "path": "a b.mp4"}, "caption": "one"},
+        {"video": {"bytes": clip, "path": "a_b.mp4"}, "caption": "two"},
+    ]
+    data = hub_dataset(tmp_path, rows)
+    raw = tmp_path / "raw"
+    download("hub", {"path": str(data.parent)}, 0, raw / "m", raw / "c", raw / "f", raw / "v")
+    assert pd.read_parquet(raw / "m")["video_id"].tolist() == ["row000000", "row000001"]

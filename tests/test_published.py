@@ -139,6 +139,7 @@ def test_a_deviation_is_named_a_protocol_run_has_none():
         ds = config["datasets"]["msrvtt"]
         return run_deviations(
             protocol,
+            "msrvtt",
             ds,
             config["samplings"][ds["sampling"]],
             config["models"]["clip"],
@@ -394,3 +395,56 @@ def test_a_protocol_run_through_the_workflow(tmp_path):
     assert "no published number for random" in report  # said, not left silent
     loaded = mteb.TaskResult.from_disk(work / "results/published/msrvtt/clip.mteb.json")
     assert loaded.get_score() == pytest.approx(metrics["t2v"]["R@1"])
+
+
+def test_a_protocol_whose_main_score_the_run_does_not_compute_is_named():
+    with pytest.raises(ConfigError, match="reports 't2v nDCG@10'.*evaluation.ndcg_k 5"):
+        _config(**{"datasets.msrvtt.protocol": "mteb-msrvtt-t2v", "evaluation.ndcg_k": 5})
+
+
+def test_instruction_and_hosted_data_deviations():
+    metrics = {"n_videos": 10, "n_captions": 10}
+
+    def deviations(protocol, dataset, model, sampling):
+        config = _config()
+        return run_deviations(
+            get_protocol(protocol), "ds", dataset, sampling, model, config["evaluation"], metrics
+        )
+
+    msrvtt = _config()["datasets"]["msrvtt"]
+    qwen = {"adapter": "qwen3_vl", "path": "Qwen/Qwen3-VL-Embedding-2B"}
+    u64 = {"method": "uniform", "num_frames": 64}
+    # the embedder's defaults are MMEB-V2's MSR-VTT instructions; the preset resolves to them
+    assert deviations("mmeb-v2-msrvtt", msrvtt, qwen, u64) == []
+    assert deviations("mmeb-v2-msrvtt", msrvtt, {**qwen, "text_instruction": "mmeb-v2"}, u64) == []
+    (line,) = deviations(
+        "mteb-msrvtt-t2v",
+        {**msrvtt, "adapter": "hub", "options": {"preset": "mteb-msrvtt"}},
+        qwen,
+        u64,
+    )
+    assert line.startswith("instructions: text_instruction 'Find a video that contains")
+    assert "'Find the video clip that matches the given caption.'" in line
+    other = {
+        "adapter": "hub",
+        "options": {"preset": "mteb-msrvtt", "repo": "team/msrvtt", "revision": "a" * 40},
+    }
+    clip = {"adapter": "clip", "path": "openai/clip-vit-base-patch32"}
+    assert deviations("mteb-msrvtt-t2v", other, clip, u64) == [
+        "data: team/msrvtt@aaaaaaa where the protocol reads mteb/MSR-VTT@4661603"
+    ]
+
+
+def test_the_joint_map_puts_each_caption_with_its_own_video():
+    from vidspace.analyses.explorer import _maps
+
+    coordinates = {
+        "video_ids": np.array(["v0", "v1", "v2"]),
+        "joint_tsne": np.arange(10, dtype=float).reshape(5, 2),
+        "joint_text_ids": np.array(["v0#0", "v2#0"]),
+        "joint_text_videos": np.array([0, 2]),  # v1 has no caption
+    }
+    rows = {"v0": 0, "v1": 1, "v2": 2}
+    maps = _maps(coordinates, {}, rows, {"v0#0": "zero", "v2#0": "two"})["maps"]["joint"]
+    assert maps["caption_videos"] == [0, 2] and maps["captions"] == ["zero", "two"]
+    assert maps["caption_x"] == [6.0, 8.0]

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_end_to_end_report_and_results(tiny_run):
     report = (tiny_run / "results/report.md").read_text()
     # 24 clips, one planted corrupt: counted, with its reason, and its captions dropped
-    assert "| synthetic | 23/24 | 0 | 1 | 46/48 |" in report
+    assert "| synthetic | generated | 23/24 | 0 | 1 | 46/48 |" in report
     failures = pd.read_csv(tiny_run / "data/frames/synthetic/u4/failures.csv")
     assert failures["video_id"].tolist() == ["synth00023"]
     assert failures["reason"].str.len().min() > 10
@@ -324,7 +324,7 @@ def test_small_user_csv_runs_to_a_report_that_says_what_was_skipped(tmp_path, n_
     snakemake(["--cores", "2", "--configfile", "tiny.yaml"], workdir)
     report = (workdir / "results/report.md").read_text()
     # the four broken rows are counted with their reasons; the mislabelled caption is dropped
-    assert f"| mine | {n_good}/{n_good + 4} |" in report
+    assert f"| mine | table mine.csv | {n_good}/{n_good + 4} |" in report
     for broken in ("empty", "text", "truncated", "nowhere", "other attributes"):
         assert broken in report
     metrics = json.loads((workdir / "results/metrics/mine/random/float32.json").read_text())

@@ -139,7 +139,8 @@ def _maps(coordinates: dict, projections: dict, video_row: dict, text_of: dict) 
             "caption_x": xy[n:, 0].tolist(),
             "caption_y": xy[n:, 1].tolist(),
             "captions": [text_of.get(t, "") for t in text_ids],
-            "caption_videos": ids,  # the first caption of each video, in the videos' order
+            # each caption's video (a video without a caption has no caption point)
+            "caption_videos": [ids[int(j)] for j in coordinates["joint_text_videos"]],
         }
     else:
         joint = projections.get("joint", {})

@@ -89,19 +89,21 @@ def project_file(
 
 
 def _joint(arrays: dict, x: np.ndarray, coordinates: dict, seed: int) -> dict:
-    """A t-SNE of the videos and their captions together (the first caption of each video,
-    by caption order), stored as ``joint_tsne`` (videos' rows, then the captions') and
-    ``joint_text_ids``: where a category's captions sit beside its videos (the explorer
-    shows it). Returns the count, or why there is none."""
+    """A t-SNE of the videos and their captions together (the first caption of each video
+    that has one, by caption order), stored as ``joint_tsne`` (videos' rows, then the
+    captions'), ``joint_text_ids`` and ``joint_text_videos`` (each caption's video row):
+    where a category's captions sit beside its videos (the explorer shows it). Returns the
+    count, or why there is none."""
     if "text_emb" not in arrays:
         return {"skipped": "video-only embeddings: no captions to place"}
-    _, first = np.unique(arrays["text_video_index"], return_index=True)
+    videos, first = np.unique(arrays["text_video_index"], return_index=True)
     n = x.shape[0] + first.size
     if n < MIN_PROJECTION_POINTS:
         return {"skipped": f"{n} videos and captions; a projection needs {MIN_PROJECTION_POINTS}"}
     text = l2_normalize(arrays["text_emb"][first])
     coordinates["joint_tsne"] = _project(np.vstack([x, text]), "tsne", seed)
     coordinates["joint_text_ids"] = np.asarray(arrays["text_ids"])[first]
+    coordinates["joint_text_videos"] = videos  # each caption's video row (some have none)
     return {"method": "tsne", "n_videos": int(x.shape[0]), "n_captions": int(first.size)}
 
 

@@ -54,21 +54,38 @@ def _model_family(spec: dict) -> str:
 
 
 def run_deviations(
-    protocol, dataset: dict, sampling: dict, model: dict, evaluation: dict, metrics: dict
+    protocol,
+    name: str,
+    dataset: dict,
+    sampling: dict,
+    model: dict,
+    evaluation: dict,
+    metrics: dict,
 ) -> list[str]:
-    """How this run's data, split, captions, frames and instructions differ from
-    ``protocol`` (the variant's post-processing: :func:`variant_deviations`)."""
-    from vidspace.models.instructions import for_dataset
-
+    """How this run's data (dataset ``name``), split, captions, frames and instructions
+    differ from ``protocol`` (the variant's post-processing: :func:`variant_deviations`)."""
     out = []
-    adapter = dataset["adapter"]
+    adapter, options = dataset["adapter"], dataset.get("options", {})
     for option, allowed in protocol.data.get(adapter, {}).items():
-        value = dataset.get("options", {}).get(option)
+        value = options.get(option)
         if value not in allowed:
             takes = " or ".join(map(repr, allowed))
             out.append(f"data: {option} {value!r} where the protocol takes {takes}")
     if adapter in protocol.hosted:
         out.append(f"data: {protocol.hosted[adapter]}")
+    if adapter == "hub" and protocol.dataset_revision:
+        from vidspace.datasets.hub import resolve_options
+
+        hosted = resolve_options(options)
+        theirs = f"{protocol.dataset_repo}@{protocol.dataset_revision[:7]}"
+        if hosted.get("path"):
+            out.append(f"data: the local copy {hosted['path']} where the protocol reads {theirs}")
+        elif (hosted["repo"], hosted["revision"]) != (
+            protocol.dataset_repo,
+            protocol.dataset_revision,
+        ):
+            ours = f"{hosted['repo']}@{hosted['revision'][:7]}"
+            out.append(f"data: {ours} where the protocol reads {theirs}")
     if evaluation["split"] != protocol.split:
         out.append(
             f"split: {evaluation['split']!r} evaluated where the protocol evaluates "
@@ -88,14 +105,26 @@ def run_deviations(
             ours = ", ".join(f"{k} {a}" for k, (a, _) in differ.items() if a is not None)
             theirs = ", ".join(f"{k} {b}" for k, (_, b) in differ.items())
             out.append(f"frames: {ours} where the protocol says {theirs}")
-    wanted = protocol.instructions.get(family, {})
-    if wanted:
-        resolved = for_dataset(model, "", adapter, dataset.get("options"))
-        for key, text in wanted.items():
-            if resolved.get(key) != text:
-                out.append(
-                    f"instructions: {key} {resolved.get(key)!r} where the protocol uses {text!r}"
-                )
+    out += _instruction_deviations(protocol, name, dataset, model)
+    return out
+
+
+def _instruction_deviations(protocol, name: str, dataset: dict, model: dict) -> list[str]:
+    """The model's instructions as its embedder uses them (per-dataset value resolved, the
+    adapter's default where unset, a final full stop added) against the protocol's."""
+    wanted = protocol.instructions.get(model["adapter"], {})
+    if not wanted:
+        return []
+    from vidspace.models.instructions import for_dataset
+    from vidspace.models.qwen3_vl import TEXT_INSTRUCTION, VIDEO_INSTRUCTION, official_instruction
+
+    defaults = {"text_instruction": TEXT_INSTRUCTION, "video_instruction": VIDEO_INSTRUCTION}
+    resolved = for_dataset(model, name, dataset["adapter"], dataset.get("options"))
+    out = []
+    for key, text in wanted.items():
+        ours = official_instruction(resolved.get(key) or defaults[key])
+        if ours != official_instruction(text):
+            out.append(f"instructions: {key} {ours!r} where the protocol uses {text!r}")
     return out
 
 
@@ -111,9 +140,12 @@ def variant_deviations(protocol, variant: dict) -> list[str]:
     return out
 
 
-def mteb_result(protocol, metrics: dict, seconds: float | None, revision: str) -> dict:
-    """The run's scores as MTEB's ``TaskResult`` JSON: the protocol's task, or this
-    dataset's own name, with its main score."""
+def mteb_result(
+    protocol, metrics: dict, seconds: float | None, revision: str, same_data: bool = True
+) -> dict:
+    """The run's scores as MTEB's ``TaskResult`` JSON: the protocol's task with its main
+    score; ``dataset_revision`` the protocol's where the run read that data
+    (``same_data``), else ``revision`` (our copy's content hash)."""
     from vidspace.protocols import parse_metric
 
     direction, key, _ = parse_metric(protocol.main)
@@ -126,13 +158,26 @@ def mteb_result(protocol, metrics: dict, seconds: float | None, revision: str) -
         **{f"ndcg_at_{k[5:]}": v for k, v in block.items() if k.startswith("NDCG@")},
     }
     return {
-        "dataset_revision": protocol.dataset_revision or revision,
+        "dataset_revision": (protocol.dataset_revision if same_data else None) or revision,
         "task_name": protocol.mteb_task or protocol.name,
         "mteb_version": None,
         "scores": {"test": [scores]},
         "evaluation_time": seconds,
         "kg_co2_emissions": None,
         "made_by": f"vidspace {__version__}",
+    }
+
+
+def empty_mteb_result(task: str, reason: str) -> dict:
+    """A TaskResult without scores (MTEB's loader still reads it) and why there are none."""
+    return {
+        "dataset_revision": "none",
+        "task_name": task,
+        "mteb_version": None,
+        "scores": {},
+        "evaluation_time": None,
+        "made_by": f"vidspace {__version__}",
+        "skipped": reason,
     }
 
 
@@ -154,7 +199,7 @@ def published_file(inputs: dict, outputs: dict, config: dict, dataset: str, mode
     if not name:
         result["skipped"] = "no protocol: the dataset names none (datasets.<name>.protocol)"
         write_json(outputs["published"], result)
-        write_json(outputs["mteb"], {"skipped": result["skipped"]})
+        write_json(outputs["mteb"], empty_mteb_result(name or dataset, result["skipped"]))
         return result
     protocol = get_protocol(name)
     model_spec = config["models"][model]
@@ -169,11 +214,11 @@ def published_file(inputs: dict, outputs: dict, config: dict, dataset: str, mode
             f"the reference variant {ref!r} ranks nothing: {metrics[ref].get('skipped', '')}"
         )
         write_json(outputs["published"], result)
-        write_json(outputs["mteb"], {"skipped": result["skipped"]})
+        write_json(outputs["mteb"], empty_mteb_result(name or dataset, result["skipped"]))
         return result
     sampling = config["samplings"][spec["sampling"]]
     result["deviations"] = run_deviations(
-        protocol, spec, sampling, model_spec, config["evaluation"], ranked[ref]
+        protocol, dataset, spec, sampling, model_spec, config["evaluation"], ranked[ref]
     )
     anchors = [
         a
@@ -192,7 +237,9 @@ def published_file(inputs: dict, outputs: dict, config: dict, dataset: str, mode
                 row["difference"] = value - a["value"]
                 row["verdict"] = verdict(value, a["value"], ci)
             if a.get("revision") and result["revision"] and a["revision"] != result["revision"]:
-                row["revision_differs"] = True
+                row["revision_differs"] = (
+                    f"published for revision {a['revision'][:7]}, run on {result['revision'][:7]}"
+                )
             rows.append(row)
         main, main_ci = measured_value(m, protocol.main)
         result["variants"][v] = {
@@ -206,7 +253,11 @@ def published_file(inputs: dict, outputs: dict, config: dict, dataset: str, mode
         result["no_anchor"] = f"no published number for {result['model_id'] or model} under {name}"
     run = read_json(inputs["run"]) if inputs.get("run") else {}
     revision = _content_revision([inputs["manifest"], inputs["captions"]])
-    write_json(outputs["mteb"], mteb_result(protocol, ranked[ref], run.get("seconds"), revision))
+    same_data = not any(d.startswith("data:") for d in result["deviations"])
+    write_json(
+        outputs["mteb"],
+        mteb_result(protocol, ranked[ref], run.get("seconds"), revision, same_data),
+    )
     write_json(outputs["published"], result)
     return result
 
@@ -214,8 +265,9 @@ def published_file(inputs: dict, outputs: dict, config: dict, dataset: str, mode
 def _line(row: dict) -> str:
     ci = row.get("ci95")
     interval = f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""
+    other = f" ({row['revision_differs']})" if row.get("revision_differs") else ""
     return (
-        f"{row['metric']} {row['measured']:.1f}{interval} against {row['value']:g} "
+        f"{row['metric']} {row['measured']:.1f}{interval} against {row['value']:g}{other} "
         f"({row['difference']:+.1f}): **{row['verdict']}**"
     )
 
@@ -277,7 +329,9 @@ def published_section(report) -> str:
                         r["protocol"],
                         row["metric"],
                         measured,
-                        f"{row['value']:g} ({row['source']})",
+                        f"{row['value']:g} ({row['source']}"
+                        + (f"; {row['revision_differs']}" if row.get("revision_differs") else "")
+                        + ")",
                         row["verdict"],
                         deviations,
                     ]

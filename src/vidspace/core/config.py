@@ -163,8 +163,18 @@ def _check_anchors(config: dict) -> None:
             raise ConfigError(
                 f"config error: {exc}" if where in str(exc) else f"config error: {where}: {exc}"
             ) from None
-    used = {ds.get("protocol") for ds in config["datasets"].values()}
+    from vidspace.protocols import get_protocol
+
     evaluation = config["evaluation"]
+    used = {ds.get("protocol") for ds in config["datasets"].values()} - {None}
+    for name in sorted(used):
+        main = get_protocol(name).main
+        if not computed(main, evaluation):
+            raise ConfigError(
+                f"config error: protocol {name!r} reports {main!r}, which this run does not "
+                f"compute (evaluation.ks {evaluation['ks']}, evaluation.ndcg_k "
+                f"{evaluation['ndcg_k']}): add it there"
+            )
     for where, anchor in checked:
         if anchor["protocol"] in used and not computed(anchor["metric"], evaluation):
             raise ConfigError(

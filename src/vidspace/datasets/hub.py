@@ -16,7 +16,6 @@ Presets carry MTEB's video retrieval tasks (repository, revision, split, columns
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 from pathlib import Path
@@ -106,14 +105,18 @@ def _split_files(root: Path, split: str, subset: str | None) -> list[Path]:
 def _snapshot(options: dict, free_dir: Path) -> Path:
     """The local folder of the repository at its revision: the hub cache (downloads
     resume; offline, only what is cached), after a check that the split's files fit."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError, RevisionNotFoundError
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import (
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     repo, revision, split = options["repo"], options["revision"], options["split"]
     patterns = [f"*{split}-*.parquet", f"*{split}.parquet", f"*{split}/*.parquet", "*.json"]
-    if not os.environ.get("HF_HUB_OFFLINE"):
-        _check_space(repo, revision, patterns, free_dir)
     try:
+        if not constants.is_offline_mode():
+            _check_space(repo, revision, patterns, free_dir)
         return Path(
             snapshot_download(
                 repo,
@@ -124,6 +127,8 @@ def _snapshot(options: dict, free_dir: Path) -> Path:
         )
     except RevisionNotFoundError:
         raise ValueError(f"hub: {repo} has no revision {revision}") from None
+    except RepositoryNotFoundError:
+        raise ValueError(f"hub: no dataset repository {repo} (or it is private)") from None
     except LocalEntryNotFoundError:
         raise ValueError(
             f"hub: revision {revision} of {repo} is not in the local Hugging Face cache and "
@@ -175,10 +180,11 @@ def _video_bytes(value, root: Path) -> tuple[bytes | None, str | None, str]:
 def hub(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
     """The hub adapter: every row of the split is a clip and its caption (MTEB's layout);
     a ``columns.id`` column names the clips, else the video files' names where unique,
-    else the row numbers. Several rows of one id: one clip with several captions."""
+    else the row numbers. Several rows of one id: one clip with several captions (the
+    first row with a video gives the clip and its metadata). Videos are staged in
+    ``video_dir/.staging`` (no id starts with ".") and moved to ``{id}{suffix}`` at the
+    end; a failure removes the staging folder."""
     import pyarrow.parquet as pq
-
-    from vidspace.datasets.tables import check_video_id
 
     options = resolve_options(options)
     columns, split = options["columns"], options["split"]
@@ -192,80 +198,129 @@ def hub(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
     if not files:
         raise ValueError(f"hub: no parquet files of split {split!r} under {root}")
     wanted = {k: v for k, v in columns.items() if v}
-    schema_names = set(pq.ParquetFile(files[0]).schema_arrow.names)
-    missing = {k: v for k, v in wanted.items() if v not in schema_names}
-    if missing:
-        raise ValueError(
-            f"hub: columns {missing} are not in the dataset (its columns: {sorted(schema_names)})"
-        )
-    limit = options.get("limit")
-    rows, captions, failures, names = [], [], [], []
-    count = 0
+    for file in files:
+        names = set(pq.ParquetFile(file).schema_arrow.names)
+        missing = {k: v for k, v in wanted.items() if v not in names}
+        if missing:
+            raise ValueError(
+                f"hub: columns {missing} are not in {file.name} (its columns: {sorted(names)})"
+            )
+    staging = video_dir / ".staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        rows = _read_rows(files, wanted, columns, root, staging, options.get("limit"))
+        if not rows:
+            raise ValueError(f"hub: split {split!r} of {options.get('repo') or root} has no rows")
+        result = _clips(rows, _ids(rows, columns), video_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info(
+        "%s: %d rows, %d clips", options.get("repo") or root, len(rows), len(result.manifest)
+    )
+    return result
+
+
+def _read_rows(files, wanted, columns, root, staging, limit) -> list[dict]:
+    """Every row (up to ``limit``), one parquet row group in memory at a time, its video
+    written to ``staging``."""
+    import pyarrow.parquet as pq
+
+    rows: list[dict] = []
     for file in files:
         parquet = pq.ParquetFile(file)
         for group in range(parquet.num_row_groups):
-            table = parquet.read_row_group(group, columns=list(wanted.values()))
-            for record in table.to_pylist():
-                if limit and count >= int(limit):
-                    break
-                rows.append(_place(record, count, columns, root, video_dir, names))
-                captions.append(str(record.get(columns["caption"]) or ""))
-                count += 1
-                if count % 200 == 0:
-                    logger.info("%s: %d rows", options.get("repo") or root, count)
-            del table
-    if not rows:
-        raise ValueError(f"hub: split {split!r} of {options.get('repo') or root} has no rows")
-    ids = _ids(rows, names, columns)
-    manifest, caps, per_clip = [], [], {}
-    for row, vid, text in zip(rows, ids, captions, strict=True):
-        check_video_id(vid)
-        if row["file"] is None:
-            failures.append({"video_id": vid, "stage": "download", "reason": row["why"]})
+            records = parquet.read_row_group(group, columns=list(wanted.values())).to_pylist()
+            for record in records:
+                if limit and len(rows) >= int(limit):
+                    return rows
+                rows.append(_place(record, len(rows), columns, root, staging))
+                if len(rows) % 200 == 0:
+                    logger.info("%s: %d rows", root, len(rows))
+    return rows
+
+
+def _number(record: dict, column: str | None) -> float:
+    if not column or record.get(column) is None:
+        return float("nan")
+    try:
+        return float(record[column])
+    except (TypeError, ValueError):
+        raise ValueError(f"hub: column {column!r} holds {record[column]!r}, not seconds") from None
+
+
+def _place(record: dict, n: int, columns: dict, root: Path, staging: Path) -> dict:
+    """Row ``n``: its video written (atomically) to ``staging``, its caption, metadata
+    and the video's own file name (for the id choice)."""
+    data, path, why = _video_bytes(record.get(columns["video"]), root)
+    raw_id = record.get(columns["id"]) if columns.get("id") else None
+    row = {
+        "id": None if raw_id is None else str(raw_id),
+        "name": Path(path).stem if path else None,
+        "caption": str(record.get(columns["caption"]) or ""),
+        "meta": {
+            "category": str(record.get(columns.get("category") or "") or ""),
+            "split": str(record.get(columns.get("split") or "") or ""),
+            "start": _number(record, columns.get("start")),
+            "end": _number(record, columns.get("end")),
+        },
+        "file": None,
+        "why": why,
+    }
+    if data is not None:
+        suffix = Path(path).suffix if path and Path(path).suffix else ".mp4"
+        row["file"] = staging / f"{n:06d}{suffix}"
+        with atomic_path(row["file"], suffix=suffix) as tmp:
+            tmp.write_bytes(data)
+    return row
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".-")[:128]
+
+
+def _ids(rows: list[dict], columns: dict) -> list[str | None]:
+    """Clip ids: the id column (None where a row has none); else the video files' names,
+    made safe, when they are all unique; else the row numbers (as MTEB numbers rows)."""
+    if columns.get("id"):
+        return [r["id"] for r in rows]
+    names = [_safe(r["name"]) if r["name"] else "" for r in rows]
+    if all(names) and len(set(names)) == len(names):
+        return names
+    return [f"row{i:06d}" for i in range(len(rows))]
+
+
+def _clips(rows: list[dict], ids: list[str | None], video_dir: Path) -> DownloadResult:
+    """Rows grouped by id into clips: the first row with a video gives the clip; a row
+    without a usable id, or an id none of whose rows has a video, is a failure."""
+    from vidspace.datasets.tables import check_video_id
+
+    failures: list[dict] = []
+    clips: dict[str, dict] = {}
+    for n, (row, vid) in enumerate(zip(rows, ids, strict=True)):
+        try:
+            check_video_id(vid)
+        except ValueError as exc:
+            failures.append({"video_id": f"row{n:06d}", "stage": "annotations", "reason": str(exc)})
             continue
-        final = video_dir / f"{vid}{row['file'].suffix}"
-        if vid not in per_clip:
-            row["file"].replace(final)
-            per_clip[vid] = 0
-            manifest.append({**row["meta"], "video_id": vid, "path": str(final)})
-        elif row["file"] != final:
-            row["file"].unlink()  # the same clip again: one file, another caption
-        caps.append({"caption_id": f"{vid}#{per_clip[vid]}", "video_id": vid, "caption": text})
-        per_clip[vid] += 1
-    logger.info("%s: %d rows, %d clips", options.get("repo") or root, count, len(manifest))
+        clip = clips.setdefault(vid, {"file": None, "meta": row["meta"], "captions": [], "why": ""})
+        if clip["file"] is None and row["file"] is not None:
+            clip["file"], clip["meta"] = row["file"], row["meta"]
+        clip["why"] = clip["why"] or row["why"]
+        clip["captions"].append(row["caption"])
+    manifest, captions = [], []
+    for vid, clip in clips.items():
+        if clip["file"] is None:
+            failures.append({"video_id": vid, "stage": "download", "reason": clip["why"]})
+            continue
+        final = video_dir / f"{vid}{clip['file'].suffix}"
+        clip["file"].replace(final)
+        manifest.append({**clip["meta"], "video_id": vid, "path": str(final)})
+        captions += [
+            {"caption_id": f"{vid}#{k}", "video_id": vid, "caption": text}
+            for k, text in enumerate(clip["captions"])
+        ]
     return DownloadResult(
         pd.DataFrame(manifest, columns=["video_id", "path", "category", "split", "start", "end"]),
-        pd.DataFrame(caps, columns=["caption_id", "video_id", "caption"]),
+        pd.DataFrame(captions, columns=["caption_id", "video_id", "caption"]),
         failures,
     )
-
-
-def _place(record, n, columns, root, video_dir, names) -> dict:
-    """Write row ``n``'s video (atomically) under a row-numbered name; its metadata, and
-    the video's own file name for the id choice."""
-    data, path, why = _video_bytes(record.get(columns["video"]), root)
-    names.append(Path(path).stem if path else None)
-    meta = {
-        "id": str(record.get(columns["id"], "")) if columns.get("id") else "",
-        "category": str(record.get(columns.get("category") or "", "") or ""),
-        "split": str(record.get(columns.get("split") or "", "") or ""),
-        "start": float(record[columns["start"]]) if columns.get("start") else float("nan"),
-        "end": float(record[columns["end"]]) if columns.get("end") else float("nan"),
-    }
-    if data is None:
-        return {"file": None, "why": why, "meta": meta}
-    suffix = Path(path).suffix if path and Path(path).suffix else ".mp4"
-    file = video_dir / f"row{n:06d}{suffix}"
-    with atomic_path(file, suffix=suffix) as tmp:
-        tmp.write_bytes(data)
-    return {"file": file, "why": "", "meta": meta}
-
-
-def _ids(rows: list[dict], names: list, columns: dict) -> list[str]:
-    """Clip ids: the id column; else the video files' names when they are unique; else
-    the row numbers (as MTEB numbers its queries and documents)."""
-    if columns.get("id"):
-        return [r["meta"]["id"] for r in rows]
-    if all(names) and len(set(names)) == len(names):
-        return [re.sub(r"[^A-Za-z0-9_.-]", "_", n) for n in names]
-    return [f"row{i:06d}" for i in range(len(rows))]

@@ -162,14 +162,15 @@ MSRVTT_FULL_TEST = range(7010, 10000)
 
 
 def _msrvtt_full_test(data: dict | None, info: dict | None) -> list[str]:
-    """The 2,990 test clips of the full split: the videos MSRVTT_data.json marks ``split:
-    test``, else those of ``info`` (test_videodatainfo.json lists the test clips only), else
-    the standard id range."""
+    """The 2,990 test clips of the full split: the videos MSRVTT_data.json (or ``info``)
+    marks ``split: test``, else those of an ``info`` without splits
+    (test_videodatainfo.json lists the test clips only), else the standard id range."""
     for source in (data, info):
         videos = (source or {}).get("videos", [])
-        if source is data and not any("split" in v for v in videos):
-            continue
-        ids = [str(v["video_id"]) for v in videos if source is info or v.get("split") == "test"]
+        if any("split" in v for v in videos):
+            ids = [str(v["video_id"]) for v in videos if v.get("split") == "test"]
+        else:  # only test_videodatainfo.json lists its clips without a split field
+            ids = [str(v["video_id"]) for v in videos] if source is info else []
         if ids:
             return ids
     return [f"video{i}" for i in MSRVTT_FULL_TEST]

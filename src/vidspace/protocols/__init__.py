@@ -47,6 +47,7 @@ class Protocol:
     scoring: str = "dot"
     hosted: Mapping[str, str] = field(default_factory=dict)  # adapter -> how ours differs
     mteb_task: str | None = None
+    dataset_repo: str | None = None  # the hosted copy the protocol reads, at this revision
     dataset_revision: str | None = None
 
 
@@ -220,11 +221,17 @@ for key, (tasks, repo, revision, data, hosted) in MTEB.items():
                 metrics=(f"{direction} nDCG@10", f"{direction} R@1", f"{direction} R@10"),
                 main=f"{direction} nDCG@10",
                 frames={"xclip": {"method": "uniform", "num_frames": 8}},
-                instructions=(
-                    {"qwen3_vl": {"text_instruction": PROMPTS["t2v"]}} if direction == "t2v" else {}
-                ),
+                # the task's prompt goes to its queries: captions (t2v) or videos (v2t)
+                instructions={
+                    "qwen3_vl": {
+                        ("text_instruction" if direction == "t2v" else "video_instruction"): (
+                            PROMPTS[direction]
+                        )
+                    }
+                },
                 hosted=own,
                 mteb_task=task,
+                dataset_repo=repo,
                 dataset_revision=revision,
             )
         )

@@ -8,9 +8,11 @@ from pathlib import Path
 
 def cell(value) -> str:
     """A table cell as text: a failure reason may hold "|" or a newline (each row stays one
-    table row), a caption markup (shown as written, never rendered: <, > and & escaped)."""
+    table row), a caption markup (shown as written, never rendered: <, > and & escaped,
+    and an image's "![")."""
     text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("|", "\\|").replace("\n", " ")
+    # an image in a caption would be fetched where the report is rendered: kept as text
+    return text.replace("![", "!\\[").replace("|", "\\|").replace("\n", " ")
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
