@@ -117,6 +117,10 @@ def test_vatex_and_youcook2_through_youtube(tmp_path, monkeypatch):
     reasons = dict(zip(failures["video_id"], failures["reason"], strict=True))
     assert reasons["BBBBBBBBBBB_000000_000010"].startswith("private")
     assert "youtube id" in reasons["../../etc_1_2"]
+    # captions first: enCap[0] only, as MMEB-V2 and MTEB take VATEX
+    options = {"annotations": {"path": str(tmp_path / "vatex.json")}, "captions": "first"}
+    _, first, _, _ = _download(tmp_path / "v1", "vatex", options)
+    assert first["caption"].tolist() == ["one"]
     (tmp_path / "yc2.json").write_text(
         json.dumps(
             {

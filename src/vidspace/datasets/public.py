@@ -328,7 +328,8 @@ def vatex(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
 
     options: ``annotations`` (a VATEX JSON list with videoID and enCap), ``ids`` (a list
     of videoIDs to keep, e.g. the HGR 1,500-clip test partition), ``limit`` (e.g. 1000 for
-    the 1k subset), ``workers``, ``max_height``.
+    the 1k subset), ``captions`` (``first``: the first English caption only, as MMEB-V2
+    and MTEB; default all 10), ``workers``, ``max_height``.
     """
     downloads = video_dir.parent / "downloads"
     entries = _read_json(
@@ -354,7 +355,10 @@ def vatex(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
         video_id = entry["videoID"]
         rows.append(_row(video_id, start=float(match["start"]), end=float(match["end"])))
         youtube[video_id] = match["yt"]
-        for k, text in enumerate(entry.get("enCap", [])):
+        texts = entry.get("enCap", [])
+        if options.get("captions") == "first":  # as MMEB-V2 and MTEB use VATEX: enCap[0]
+            texts = texts[:1]
+        for k, text in enumerate(texts):
             if str(text).strip():
                 captions.append(
                     {

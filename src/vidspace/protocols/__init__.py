@@ -105,7 +105,7 @@ MMEB_V2 = {
     "vatex": (
         "VATEX",
         "Select a video that fits the description provided",
-        {"vatex": {}},
+        {"vatex": {"captions": ("first",)}},
         {
             "vatex": "our YouTube download of the validation clips, where MMEB-V2 evaluates "
             "the hosted VLM2Vec/VATEX test set (4,478 queries)"
@@ -166,7 +166,7 @@ MTEB = {  # adapter: (task names by direction, repository, revision, data, how o
         {"t2v": "VATEXT2VRetrieval", "v2t": "VATEXV2TRetrieval"},
         "mteb/VATEX_test_1k",
         "0d2e86e6d36927f4676ee6127c4e38e3867ce0ce",
-        {"vatex": {}},
+        {"vatex": {"captions": ("first",)}},
         "our YouTube download of the validation clips, where MTEB's mteb/VATEX_test_1k "
         "holds 1,000 test clips",
     ),
