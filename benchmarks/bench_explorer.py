@@ -97,6 +97,7 @@ def main() -> None:
             tsne=rng.normal(size=(N, 2)),
             joint_tsne=rng.normal(size=(2 * N, 2)),
             joint_text_ids=arrays["text_ids"],
+            joint_text_videos=np.arange(N),
         )
         write_json(root / f"{name}.proj.json", {"n_videos": N})
         np.savez(

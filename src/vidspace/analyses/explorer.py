@@ -128,7 +128,9 @@ def _maps(coordinates: dict, projections: dict, video_row: dict, text_of: dict) 
             maps[method] = {"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(), "videos": ids}
         else:
             absent[method] = projections.get("skipped", {}).get(method, "not computed")
-    if "joint_tsne" in coordinates:
+    if "joint_tsne" in coordinates and "joint_text_videos" not in coordinates:
+        absent["joint"] = "made by an older projections stage: rerun it"
+    elif "joint_tsne" in coordinates:
         xy = np.round(coordinates["joint_tsne"].astype(np.float64), 3)
         n = len(ids)
         text_ids = list(map(str, coordinates["joint_text_ids"]))

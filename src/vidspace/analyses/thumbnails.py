@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import warnings
 
 import numpy as np
 
@@ -19,14 +18,16 @@ from vidspace.core.io import read_table, write_json
 logger = logging.getLogger(__name__)
 
 SIDE = 96  # pixels on the long side
-QUALITY = 80  # JPEG quality
+QUALITY = 4  # MJPEG quantiser (FFmpeg's -q:v, 2 best .. 31 worst)
 
 
 def jpeg_thumbnail(frame: np.ndarray, side: int = SIDE, quality: int = QUALITY) -> bytes:
-    """A (H, W, 3) uint8 frame as JPEG bytes, scaled (antialiased bilinear, aspect kept) so
-    that its long side is at most ``side``."""
-    import torch
-    from torchvision.io import encode_jpeg
+    """A (H, W, 3) uint8 frame as JPEG bytes, scaled (swscale's area filter, aspect kept)
+    so that its long side is at most ``side``: FFmpeg's MJPEG encoder through PyAV (a
+    fixed quantiser, one thread: the same bytes every time)."""
+    from fractions import Fraction
+
+    import av
 
     if (
         frame.ndim != 3
@@ -39,26 +40,26 @@ def jpeg_thumbnail(frame: np.ndarray, side: int = SIDE, quality: int = QUALITY) 
         )
     h, w = frame.shape[:2]
     scale = min(1.0, side / max(h, w))
-    image = torch.from_numpy(np.array(frame)).permute(2, 0, 1)  # a copy: the store is read-only
-    if scale < 1.0:
-        size = (max(1, round(h * scale)), max(1, round(w * scale)))
-        resized = torch.nn.functional.interpolate(
-            image[None].float(), size=size, mode="bilinear", antialias=True, align_corners=False
-        )[0]
-        image = resized.round().clamp(0, 255).to(torch.uint8)
-    with warnings.catch_warnings():  # torchvision 0.29 notes its image codecs move to torchcodec
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return bytes(encode_jpeg(image.contiguous(), quality=quality).numpy().tobytes())
+    # 4:2:0 JPEG wants even sides
+    width, height = (max(2, 2 * round(w * scale / 2)), max(2, 2 * round(h * scale / 2)))
+    image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(
+        width=width, height=height, format="yuvj420p", interpolation="AREA"
+    )
+    codec = av.CodecContext.create("mjpeg", "w")
+    codec.width, codec.height, codec.pix_fmt = width, height, "yuvj420p"
+    codec.time_base = Fraction(1, 1)
+    codec.thread_count = 1
+    codec.qmin = codec.qmax = quality
+    return b"".join(bytes(p) for p in [*codec.encode(image), *codec.encode(None)])
 
 
 def thumbnails_file(frames_path: str, manifest_path: str, out_path: str) -> dict:
     """The thumbnails stage: ``{"thumbnails": {video_id: "data:image/jpeg;base64,…"},
     "missing": {video_id: reason}}`` for every video of the manifest."""
-    import torch
+    import av
 
     from vidspace.frames.store import load_frames
 
-    torch.set_num_threads(1)  # the same bytes however loaded the machine is
     manifest = read_table(manifest_path)
     wanted = [str(v) for v in manifest["video_id"]]
     store, stored = load_frames(frames_path, mmap=True)
@@ -72,7 +73,7 @@ def thumbnails_file(frames_path: str, manifest_path: str, out_path: str) -> dict
         clip = store.clip(row_of[vid])
         try:
             data = jpeg_thumbnail(clip[clip.shape[0] // 2])
-        except (ValueError, RuntimeError) as exc:
+        except (ValueError, RuntimeError, OSError, av.FFmpegError) as exc:
             missing[vid] = f"thumbnail could not be made: {exc}"
             continue
         thumbs[vid] = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
