@@ -111,6 +111,11 @@ def test_the_page_data_agrees_with_the_ranks_and_a_brute_force_search(tiny_run):
                     assert ve["rank"][c] > k, (m, v, cid)
                 checked += 1
     assert checked > 0
+    for m, entry in data["models"].items():  # the report's † marks, variant by variant
+        for v, ve in entry["variants"].items():
+            metrics = json.loads((tiny_run / f"results/metrics/synthetic/{m}/{v}.json").read_text())
+            assert ve["transductive"] == metrics.get("transductive", [])
+    assert data["models"]["aligned"]["variants"]["dsl"]["transductive"] == ["dual softmax"]
     # the oracle for float32: a brute-force cosine search over the evaluated videos (NumPy)
     arrays = load_embeddings(tiny_run / "results/variants/synthetic/aligned/float32.npz")
     sub = subset_videos(arrays, eval_rows(arrays, "test"))
@@ -216,6 +221,12 @@ def test_the_page_in_a_real_browser(tiny_run, browser):
         )
         shown_rank = int(browser.find_element(By.ID, "rb-true").get_attribute("data-rank"))
         assert shown_rank == rank_of[data["captions"]["ids"][c]]
+    # a variant fitted on the evaluated clips is marked as the report marks it
+    variant = Select(browser.find_element(By.ID, "rb-variant"))
+    labels = {o.get_attribute("value"): o.text for o in variant.options}
+    assert labels["dsl"] == "dsl †" and labels["float32"] == "float32"
+    variant.select_by_value("dsl")
+    assert "dual softmax" in browser.find_element(By.ID, "rb-fitted").text
     # search narrows the list to matching captions
     word = data["captions"]["text"][0].split()[-1]
     browser.find_element(By.ID, "rb-search").send_keys(word)
@@ -262,6 +273,9 @@ def test_a_script_caption_stays_text_and_a_missing_thumbnail_a_placeholder(
         },
         "ranks": {
             f"{m}/{v}": str(r / f"ranks/synthetic/{m}/{v}.npz") for m in models for v in variants
+        },
+        "metrics": {
+            f"{m}/{v}": str(r / f"metrics/synthetic/{m}/{v}.json") for m in models for v in variants
         },
     }
     page = tmp_path / "explorer/synthetic.html"

@@ -213,9 +213,10 @@ def explorer_data(inputs: dict, split: str, seed: int) -> dict:
         data["models"][m] = entry
     for label, path in inputs["variants"].items():
         m, v = label.split("/", 1)
-        data["models"][m]["variants"][v] = _variant_entry(
-            path, ranks[label], split, caption_row, video_row
-        )
+        entry = _variant_entry(path, ranks[label], split, caption_row, video_row)
+        # fitted on the evaluated clips, as the report marks it (†)
+        entry["transductive"] = read_json(inputs["metrics"][label]).get("transductive", [])
+        data["models"][m]["variants"][v] = entry
     return data
 
 
@@ -316,6 +317,7 @@ ANALYSIS = Analysis(
         "categories": Input("categories", "categories", each=("model",)),
         "variants": Input("transform", "embeddings", each=("model", "variant")),
         "ranks": Input("retrieval", "ranks", each=("model", "variant")),
+        "metrics": Input("retrieval", "metrics", each=("model", "variant")),
     },
     run=_run,
     config_keys=("evaluation.split", "seed"),
