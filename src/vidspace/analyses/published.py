@@ -262,12 +262,18 @@ def published_file(inputs: dict, outputs: dict, config: dict, dataset: str, mode
     return result
 
 
+def _measured(value: float | None, ci: list[float] | None) -> str:
+    """A measured value with its 95 % interval, one decimal ("—" when absent)."""
+    if value is None:
+        return "—"
+    return f"{value:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
+
+
 def _line(row: dict) -> str:
-    ci = row.get("ci95")
-    interval = f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""
     other = f" ({row['revision_differs']})" if row.get("revision_differs") else ""
     return (
-        f"{row['metric']} {row['measured']:.1f}{interval} against {row['value']:g}{other} "
+        f"{row['metric']} {_measured(row['measured'], row.get('ci95'))} against "
+        f"{row['value']:g}{other} "
         f"({row['difference']:+.1f}): **{row['verdict']}**"
     )
 
@@ -308,20 +314,16 @@ def published_section(report) -> str:
             ref = r["variants"][r["reference_variant"]]
             deviations = "; ".join(r["deviations"] + ref["deviations"]) or "none"
             if not ref["anchors"]:
-                ci = ref["main_ci95"]
-                measured = "—" if ref["main"] is None else f"{ref['main']:.1f}"
-                measured += f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""
+                measured = _measured(ref["main"], ref["main_ci95"])
                 rows.append(
                     [ds, m, r["protocol"], r["main"], measured, "no anchor", "—", deviations]
                 )
             for row in ref["anchors"]:
-                if row["verdict"] == "not computed":
-                    measured = "not computed"
-                else:
-                    ci = row["ci95"]
-                    measured = f"{row['measured']:.1f}" + (
-                        f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""
-                    )
+                measured = (
+                    "not computed"
+                    if row["verdict"] == "not computed"
+                    else _measured(row["measured"], row["ci95"])
+                )
                 rows.append(
                     [
                         ds,

@@ -147,7 +147,7 @@ def _check_anchors(config: dict) -> None:
     """``anchors``: each with its keys and a source (or read from an MTEB results file,
     ``{mteb: path, model: id}``), and, under a protocol a dataset runs, a metric this run
     computes. The list is replaced by the checked anchors."""
-    from vidspace.protocols import anchors_from_mteb, check_anchor, computed
+    from vidspace.protocols import anchors_from_mteb, check_anchor, computed, get_protocol
 
     checked = []
     for i, anchor in enumerate(config.get("anchors") or []):
@@ -163,8 +163,6 @@ def _check_anchors(config: dict) -> None:
             raise ConfigError(
                 f"config error: {exc}" if where in str(exc) else f"config error: {where}: {exc}"
             ) from None
-    from vidspace.protocols import get_protocol
-
     evaluation = config["evaluation"]
     used = {ds.get("protocol") for ds in config["datasets"].values()} - {None}
     for name in sorted(used):

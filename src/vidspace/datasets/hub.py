@@ -24,6 +24,7 @@ import pandas as pd
 
 from vidspace.core.io import atomic_path
 from vidspace.datasets.tables import DownloadResult
+from vidspace.protocols import MTEB_HOSTED
 
 logger = logging.getLogger(__name__)
 
@@ -31,30 +32,10 @@ COLUMN_KEYS = ("video", "caption", "id", "category", "start", "end", "split")
 DEFAULT_COLUMNS = {"video": "video", "caption": "caption"}
 REVISION = re.compile(r"^[0-9a-f]{40}$")
 
-# MTEB's video retrieval tasks (embeddings-benchmark/mteb mteb/tasks/retrieval/eng/):
-# repository, pinned revision, split, and the caption column (one row: a clip and its caption)
+# MTEB's hosted video retrieval sets: repository, pinned revision, split, caption column
 PRESETS = {
-    "mteb-msrvtt": ("mteb/MSR-VTT", "4661603cee25c1fd370e5478a2953203cf37155b", "test", "caption"),
-    "mteb-vatex": (
-        "mteb/VATEX_test_1k",
-        "0d2e86e6d36927f4676ee6127c4e38e3867ce0ce",
-        "test",
-        "caption",
-    ),
-    "mteb-didemo": ("mteb/DiDeMo", "746689f644b66022540a9a39136e842bee164e6b", "test", "caption"),
-    "mteb-activitynet": (
-        "mteb/ActivityNet_Captions_val2",
-        "e87473c4832ea982bbeca1dde94bbebfa6ea6ada",
-        "test",
-        "caption",
-    ),
-    "mteb-youcook2": (
-        "mteb/YouCook2_val",
-        "be654b591daef1382364d563f6d3d66f61f79b35",
-        "test",
-        "sentence",
-    ),
-    "mteb-msvd": ("mteb/MSVD", "177cefe5957363d1617f0427fcfa00ff0b0d7da8", "test", "caption"),
+    f"mteb-{key}": (repo, revision, "test", caption)
+    for key, (repo, revision, caption) in MTEB_HOSTED.items()
 }
 
 

@@ -152,63 +152,59 @@ for key, (title, query, data, hosted) in MMEB_V2.items():
         )
     )
 
-# MTEB's video retrieval tasks (embeddings-benchmark/mteb, mteb/tasks/retrieval/eng/):
-# one row per clip with one caption, queries and documents by row, main score nDCG@10
-MTEB = {  # adapter: (task names by direction, repository, revision, data, how ours differs)
+# MTEB's hosted copies of its video retrieval sets: repository, pinned revision and the
+# caption column (one row per clip with one caption); the hub adapter's presets too
+MTEB_HOSTED = {
+    "msrvtt": ("mteb/MSR-VTT", "4661603cee25c1fd370e5478a2953203cf37155b", "caption"),
+    "vatex": ("mteb/VATEX_test_1k", "0d2e86e6d36927f4676ee6127c4e38e3867ce0ce", "caption"),
+    "youcook2": ("mteb/YouCook2_val", "be654b591daef1382364d563f6d3d66f61f79b35", "sentence"),
+    "didemo": ("mteb/DiDeMo", "746689f644b66022540a9a39136e842bee164e6b", "caption"),
+    "activitynet": (
+        "mteb/ActivityNet_Captions_val2",
+        "e87473c4832ea982bbeca1dde94bbebfa6ea6ada",
+        "caption",
+    ),
+    "msvd": ("mteb/MSVD", "177cefe5957363d1617f0427fcfa00ff0b0d7da8", "caption"),
+}
+# MTEB's video retrieval tasks (embeddings-benchmark/mteb, mteb/tasks/retrieval/eng/),
+# main score nDCG@10: set -> (task names by direction, our own adapter's data the task
+# also describes, how that download differs from MTEB's copy); the others are hosted only
+MTEB = {
     "msrvtt": (
-        {"t2v": "MSRVTTT2V", "v2t": "MSRVTTV2T"},
-        "mteb/MSR-VTT",
-        "4661603cee25c1fd370e5478a2953203cf37155b",
+        ("MSRVTTT2V", "MSRVTTV2T"),
         MSRVTT_1KA,
         "the 1,000 1k-A clips, where MTEB's mteb/MSR-VTT holds 879 of them",
     ),
     "vatex": (
-        {"t2v": "VATEXT2VRetrieval", "v2t": "VATEXV2TRetrieval"},
-        "mteb/VATEX_test_1k",
-        "0d2e86e6d36927f4676ee6127c4e38e3867ce0ce",
+        ("VATEXT2VRetrieval", "VATEXV2TRetrieval"),
         {"vatex": {"captions": ("first",)}},
         "our YouTube download of the validation clips, where MTEB's mteb/VATEX_test_1k "
         "holds 1,000 test clips",
     ),
     "youcook2": (
-        {"t2v": "YouCook2T2VRetrieval", "v2t": "YouCook2V2TRetrieval"},
-        "mteb/YouCook2_val",
-        "be654b591daef1382364d563f6d3d66f61f79b35",
+        ("YouCook2T2VRetrieval", "YouCook2V2TRetrieval"),
         {"youcook2": {"subset": ("validation",)}},
         "our YouTube download of the validation segments, where MTEB's mteb/YouCook2_val "
         "holds 3,104 of them",
     ),
-}
-for key, tasks, repo, revision in (
-    (
-        "didemo",
-        ("DiDeMoT2VRetrieval", "DiDeMoV2TRetrieval"),
-        "mteb/DiDeMo",
-        "746689f644b66022540a9a39136e842bee164e6b",
-    ),
-    (
-        "activitynet",
+    "didemo": (("DiDeMoT2VRetrieval", "DiDeMoV2TRetrieval"), {}, ""),
+    "activitynet": (
         ("ActivityNetCaptionsT2VRetrieval", "ActivityNetCaptionsV2TRetrieval"),
-        "mteb/ActivityNet_Captions_val2",
-        "e87473c4832ea982bbeca1dde94bbebfa6ea6ada",
+        {},
+        "",
     ),
-    (
-        "msvd",
-        ("MSVDT2VRetrieval", "MSVDV2TRetrieval"),
-        "mteb/MSVD",
-        "177cefe5957363d1617f0427fcfa00ff0b0d7da8",
-    ),
-):  # hosted only: read through the hub adapter
-    MTEB[key] = (dict(zip(DIRECTIONS, tasks, strict=True)), repo, revision, {}, "")
+    "msvd": (("MSVDT2VRetrieval", "MSVDV2TRetrieval"), {}, ""),
+}
 PROMPTS = {
     "t2v": "Find the video clip that matches the given caption.",
     "v2t": "Find the caption that describes the following video.",
 }
-for key, (tasks, repo, revision, data, hosted) in MTEB.items():
+for key, (tasks, data, hosted) in MTEB.items():
+    repo, revision, _ = MTEB_HOSTED[key]
     # the hub adapter's preset is MTEB's own copy: no data deviation
     own = {a: hosted for a in data}  # our own download of the set: how it differs
     data = {**data, "hub": {"preset": (f"mteb-{key}",)}}
-    for direction, task in tasks.items():
+    for direction, task in zip(DIRECTIONS, tasks, strict=True):
         _PROTOCOLS.append(
             Protocol(
                 name=f"mteb-{key}-{direction}",
