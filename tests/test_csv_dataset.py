@@ -132,3 +132,40 @@ def test_mislabelled_row_is_recorded_and_skipped(tmp_path, files):
     assert failures["stage"].tolist() == ["annotations"]
     assert "row 3: other attributes" in failures["reason"][0]
     assert "'c1' vs 'c2'" in failures["reason"][0]
+
+
+def test_a_folder_of_frames_is_a_video_of_the_table(tmp_path, files):
+    """Frames extracted once (a folder of JPEGs) stand for a video: linked into the videos
+    folder and sampled like one; an empty folder is recorded by the frame stage."""
+    from PIL import Image
+
+    from vidspace.frames import load_frames, sample_frames
+
+    folder = tmp_path / "media" / "frames_of_c"
+    folder.mkdir()
+    pixels = [np.full((24, 32, 3), 20 * t, np.uint8) for t in range(1, 11)]
+    for t, frame in enumerate(pixels, start=1):
+        Image.fromarray(frame).save(folder / f"{t}.png")
+    (tmp_path / "media" / "empty").mkdir()
+    table = pd.DataFrame(
+        {
+            "video": ["media/a.mp4", "media/frames_of_c", "media/empty"],
+            "caption": ["a clip", "a folder of frames", "nothing"],
+            "video_id": ["a", "c", "empty"],
+        }
+    )
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    _, raw = _run(tmp_path, tmp_path / "mine.csv")
+    manifest = pd.read_parquet(raw / "manifest.parquet")
+    assert manifest["path"].tolist() == ["videos/a.mp4", "videos/c", "videos/empty"]
+    assert sorted(p.name for p in (raw / "videos/c").iterdir()) == sorted(
+        p.name for p in folder.iterdir()
+    )
+    sample_frames(raw / "manifest.parquet", tmp_path / "f.npz", tmp_path / "fail.csv", num_frames=5)
+    store, ids = load_frames(tmp_path / "f.npz")
+    assert list(map(str, ids)) == ["a", "c"]
+    # 1.png .. 10.png in natural order, segment centres 1, 3, 5, 7, 9: files 2, 4, 6, 8, 10
+    np.testing.assert_array_equal(store.clip(1), np.stack(pixels[1::2]))
+    reasons = read_failures(tmp_path / "fail.csv")
+    assert reasons["video_id"].tolist() == ["empty"]
+    assert "no image files" in reasons["reason"][0]

@@ -138,7 +138,7 @@ def test_rows_of_one_clip_become_its_captions_and_an_empty_split_is_named(tmp_pa
         "the same clip, said otherwise",
     ]
     assert sorted(p.name for p in (raw / "v").iterdir()) == ["left.mp4", "right.mp4"]
-    with pytest.raises(ValueError, match="no parquet files of split 'validation'"):
+    with pytest.raises(ValueError, match="no data files of split 'validation'"):
         download(
             "hub", {**options, "split": "validation"}, 0, raw / "m", raw / "c", raw / "f", raw / "v"
         )
@@ -150,7 +150,10 @@ def test_mteb_presets_are_mteb_s_tasks():
     from vidspace.datasets.hub import PRESETS
     from vidspace.protocols import PROTOCOLS
 
-    for name, (repo, revision, split, _caption) in PRESETS.items():
+    mteb_presets = {k: v for k, v in PRESETS.items() if k.startswith("mteb-")}
+    assert len(mteb_presets) == 6
+    for name, preset in mteb_presets.items():
+        repo, revision, split = preset["repo"], preset["revision"], preset["split"]
         (protocol,) = [
             p
             for p in PROTOCOLS.values()
@@ -180,9 +183,9 @@ def test_a_set_larger_than_the_free_disk_stops_before_downloading(tmp_path, monk
     monkeypatch.setattr(huggingface_hub, "HfApi", lambda: api)
     monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(free=10 * 10**9))
     with pytest.raises(ValueError, match=r"needs about 12.0 GB .* has 10.0 GB free"):
-        hub._check_space(REPO_ID, REVISION, ["*test-*.parquet"], tmp_path)
+        hub.check_space(REPO_ID, REVISION, ["*test-*.parquet"], tmp_path)
     monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(free=13 * 10**9))
-    hub._check_space(REPO_ID, REVISION, ["*test-*.parquet"], tmp_path)  # the train file is not read
+    hub.check_space(REPO_ID, REVISION, ["*test-*.parquet"], tmp_path)  # the train file is not read
 
 
 def test_the_mmeb_instruction_preset_follows_a_hosted_copy_to_its_set():
@@ -195,9 +198,13 @@ def test_the_mmeb_instruction_preset_follows_a_hosted_copy_to_its_set():
         for_dataset(spec, "v", "hub", {"preset": "mteb-vatex"})["text_instruction"]
         == MMEB_V2["vatex"]
     )
-    with pytest.raises(ValueError, match="not for {'d': 'didemo'}"):
+    assert (
+        for_dataset(spec, "v", "hub", {"preset": "mmeb-v2-didemo"})["text_instruction"]
+        == "Find a video that includes the following described scenes."  # Qwen's video.yaml
+    )
+    with pytest.raises(ValueError, match="not for {'d': 'activitynet'}"):
         check_instructions(
-            "mmeb-v2", {"d": {"adapter": "hub", "options": {"preset": "mteb-didemo"}}}
+            "mmeb-v2", {"d": {"adapter": "hub", "options": {"preset": "mteb-activitynet"}}}
         )
 
 

@@ -73,17 +73,15 @@ def run_deviations(
             out.append(f"data: {option} {value!r} where the protocol takes {takes}")
     if adapter in protocol.hosted:
         out.append(f"data: {protocol.hosted[adapter]}")
-    if adapter == "hub" and protocol.dataset_revision:
+    if adapter == "hub" and protocol.dataset_repo:
         from vidspace.datasets.hub import resolve_options
 
         hosted = resolve_options(options)
-        theirs = f"{protocol.dataset_repo}@{protocol.dataset_revision[:7]}"
+        pinned = protocol.dataset_revision
+        theirs = f"{protocol.dataset_repo}@{pinned[:7]}" if pinned else protocol.dataset_repo
         if hosted.get("path"):
             out.append(f"data: the local copy {hosted['path']} where the protocol reads {theirs}")
-        elif (hosted["repo"], hosted["revision"]) != (
-            protocol.dataset_repo,
-            protocol.dataset_revision,
-        ):
+        elif hosted["repo"] != protocol.dataset_repo or (pinned and hosted["revision"] != pinned):
             ours = f"{hosted['repo']}@{hosted['revision'][:7]}"
             out.append(f"data: {ours} where the protocol reads {theirs}")
     if evaluation["split"] != protocol.split:

@@ -1,5 +1,6 @@
 """The user's own dataset: a CSV or JSONL of (video path or URL, caption[, category,
-start, end, split, video_id]). Several rows may name one video (several captions).
+start, end, split, video_id]). Several rows may name one video (several captions). A
+video path may name a folder of frames (its images in natural order are the clip).
 
 Bad rows (empty caption, hostile id: stage ``annotations``) and videos that cannot be
 fetched (stage ``download``) are recorded in the failures with their reason and skipped;
@@ -11,15 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from vidspace.datasets.fetch import Item, fetch_many
+from vidspace.datasets.frame_folders import link_or_copy, place_folder
 from vidspace.datasets.tables import DownloadResult, check_video_id
 
 logger = logging.getLogger(__name__)
@@ -55,10 +55,10 @@ def _default_id(video: str) -> str:
 def _place(src: Path, dest: Path) -> None:
     if dest.exists():
         return
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copy2(src, dest)
+    if src.is_dir():  # a folder of frames: its images, linked
+        place_folder(src, dest)
+        return
+    link_or_copy(src, dest)
 
 
 def _differences(known: dict, attrs: dict) -> str:
@@ -126,7 +126,9 @@ def load_csv_dataset(
             items.append(Item(video, dest))
         else:
             src = Path(video) if Path(video).is_absolute() else table_path.parent / video
-            if not src.is_file():
+            if src.is_dir():
+                dest = video_dir / video_id
+            elif not src.is_file():
                 failures.append(
                     {"video_id": video_id, "stage": "download", "reason": f"missing file {src}"}
                 )

@@ -10,7 +10,11 @@ row group in memory and writes each video once (benchmarks/README.md, "Hosted
 datasets").
 
 Presets carry MTEB's video retrieval tasks (repository, revision, split, columns):
-``preset: mteb-msrvtt`` and the others of :data:`PRESETS`.
+``preset: mteb-msrvtt`` and the others of :data:`PRESETS`; and MMEB-V2's video retrieval
+sets (``preset: mmeb-v2-msrvtt`` ...): an annotation repository whose rows name their
+videos, the clips being folders of frames in an archive of TIGER-Lab/MMEB-V2
+(:mod:`vidspace.datasets.frame_folders`). MMEB-V2's harness pins no revision of either,
+so those presets need the two revisions from the user.
 """
 
 from __future__ import annotations
@@ -18,13 +22,15 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 from vidspace.core.io import atomic_path
+from vidspace.datasets.frame_folders import SOURCE_KEYS, frame_folders
 from vidspace.datasets.tables import DownloadResult
-from vidspace.protocols import MTEB_HOSTED
+from vidspace.protocols import MMEB_V2_FRAMES, MMEB_V2_HOSTED, MTEB_HOSTED
 
 logger = logging.getLogger(__name__)
 
@@ -32,80 +38,125 @@ COLUMN_KEYS = ("video", "caption", "id", "category", "start", "end", "split")
 DEFAULT_COLUMNS = {"video": "video", "caption": "caption"}
 REVISION = re.compile(r"^[0-9a-f]{40}$")
 
-# MTEB's hosted video retrieval sets: repository, pinned revision, split, caption column
-PRESETS = {
-    f"mteb-{key}": (repo, revision, "test", caption)
+# MTEB's hosted video retrieval sets (repository, pinned revision, split, caption column)
+# and MMEB-V2's (annotation repository, subset, split, columns; frames from an archive)
+PRESETS: dict[str, dict] = {
+    f"mteb-{key}": {
+        "repo": repo,
+        "revision": revision,
+        "split": "test",
+        "columns": {"video": "video", "caption": caption},
+    }
     for key, (repo, revision, caption) in MTEB_HOSTED.items()
 }
+PRESETS.update(
+    {
+        f"mmeb-v2-{key}": {
+            "repo": repo,
+            **({"subset": subset} if subset else {}),
+            "split": split,
+            "columns": dict(columns),
+            "captions": "first",
+            "frames": {"repo": MMEB_V2_FRAMES[0], "file": MMEB_V2_FRAMES[1], "member": member},
+        }
+        for key, (repo, subset, split, columns, member) in MMEB_V2_HOSTED.items()
+    }
+)
+
+
+def _revision_help(repo: str) -> str:
+    return (
+        f'python -c "from huggingface_hub import HfApi; '
+        f"print(HfApi().dataset_info('{repo}').sha)\" prints the current one"
+    )
 
 
 def resolve_options(options: dict) -> dict:
-    """The options with a ``preset`` expanded (explicit keys win) and checked: a
-    repository needs a 40-hex revision; a local ``path`` needs none."""
+    """The options with a ``preset`` expanded (explicit keys win, ``columns`` and
+    ``frames`` key by key) and checked: a repository needs a 40-hex revision, a local
+    ``path`` none; so does a ``frames`` source."""
     options = dict(options)
     preset = options.pop("preset", None)
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"hub: unknown preset {preset!r}; known: {sorted(PRESETS)}")
-        repo, revision, split, caption = PRESETS[preset]
-        options.setdefault("repo", repo)
-        options.setdefault("revision", revision)
-        options.setdefault("split", split)
-        options["columns"] = {"video": "video", "caption": caption, **options.get("columns", {})}
-        options["preset"] = preset
+        given = options
+        options = {**PRESETS[preset], **given, "preset": preset}
+        for key in ("columns", "frames"):
+            if key in PRESETS[preset]:
+                options[key] = {**PRESETS[preset][key], **given.get(key, {})}
     if not options.get("repo") and not options.get("path"):
         raise ValueError("hub: give repo (a Hugging Face dataset id) or path (a local copy)")
-    if options.get("repo") and not REVISION.match(str(options.get("revision", ""))):
-        raise ValueError(
-            f"hub: revision must be the 40-hex commit of {options['repo']} (a branch or tag "
-            f"moves), got {options.get('revision')!r}"
-        )
+    if options.get("repo") and not options.get("path"):
+        _check_revision(options, "revision", options["repo"], preset)
+    frames = options.get("frames")
+    if frames:
+        unknown = sorted(set(frames) - set(SOURCE_KEYS))
+        if unknown:
+            raise ValueError(f"hub: frames keys {unknown} are not among {list(SOURCE_KEYS)}")
+        if not frames.get("path"):
+            if not (frames.get("repo") and frames.get("file")):
+                raise ValueError("hub: frames needs path (a folder or archive) or repo and file")
+            _check_revision(frames, "frames.revision", frames["repo"], preset)
     columns = {**DEFAULT_COLUMNS, **options.get("columns", {})}
     unknown = sorted(set(columns) - set(COLUMN_KEYS))
     if unknown:
         raise ValueError(f"hub: columns {unknown} are not among {list(COLUMN_KEYS)}")
+    if not columns.get("video") and not frames:
+        raise ValueError("hub: columns.video is unset and no frames source is given")
     options["columns"] = columns
     options.setdefault("split", "test")
+    options.setdefault("captions", "all")
     return options
 
 
+def _check_revision(where: dict, key: str, repo: str, preset: str | None) -> None:
+    value = where.get(key.rsplit(".", 1)[-1])
+    if REVISION.match(str(value or "")):
+        return
+    if value is None and preset and preset.startswith("mmeb-v2-"):
+        raise ValueError(
+            f"hub: preset {preset}: MMEB-V2's harness reads {repo} at no pinned revision, so "
+            f"give {key}: the 40-hex commit you evaluate ({_revision_help(repo)})"
+        )
+    raise ValueError(
+        f"hub: {key} must be the 40-hex commit of {repo} (a branch or tag moves), got {value!r}"
+    )
+
+
+DATA_SUFFIXES = (".parquet", ".json", ".jsonl")
+
+
 def _split_files(root: Path, split: str, subset: str | None) -> list[Path]:
-    """The parquet files of ``split`` (and ``subset``) in a hub dataset's layout:
-    ``[subset/]split-*.parquet``, ``[subset/]split/*.parquet`` or ``data/split-*``."""
-    files = sorted(p for p in root.rglob("*.parquet") if ".cache" not in p.parts)
+    """The data files (parquet, JSON, JSON lines) of ``split`` (and ``subset``) in a hub
+    dataset's layout, named as ``datasets`` infers splits: the split is a folder, or a
+    word of the file's name (``[subset/]test-00000-of-00001.parquet``,
+    ``data/test.parquet``, ``msvd_test.json``)."""
+    word = re.compile(rf"(^|[-._ ]){re.escape(split)}([-._ 0-9]|$)")
     keep = []
-    for p in files:
+    for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).parts
+        if p.suffix not in DATA_SUFFIXES or ".cache" in rel or not p.is_file():
+            continue
         if subset and subset not in rel[:-1]:
             continue
-        if p.name.startswith(f"{split}-") or p.name == f"{split}.parquet" or split in rel[:-1]:
+        if split in rel[:-1] or word.search(p.stem):
             keep.append(p)
-    return keep
+    parquet = [p for p in keep if p.suffix == ".parquet"]
+    return parquet or keep  # JSON beside parquet files is metadata
 
 
-def _snapshot(options: dict, free_dir: Path) -> Path:
-    """The local folder of the repository at its revision: the hub cache (downloads
-    resume; offline, only what is cached), after a check that the split's files fit."""
-    from huggingface_hub import constants, snapshot_download
+@contextmanager
+def hub_errors(repo: str, revision: str):
+    """The hub's errors about ``repo`` at ``revision`` as ValueErrors that name them."""
     from huggingface_hub.errors import (
         LocalEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
 
-    repo, revision, split = options["repo"], options["revision"], options["split"]
-    patterns = [f"*{split}-*.parquet", f"*{split}.parquet", f"*{split}/*.parquet", "*.json"]
     try:
-        if not constants.is_offline_mode():
-            _check_space(repo, revision, patterns, free_dir)
-        return Path(
-            snapshot_download(
-                repo,
-                repo_type="dataset",
-                revision=revision,
-                allow_patterns=patterns,
-            )
-        )
+        yield
     except RevisionNotFoundError:
         raise ValueError(f"hub: {repo} has no revision {revision}") from None
     except RepositoryNotFoundError:
@@ -118,7 +169,27 @@ def _snapshot(options: dict, free_dir: Path) -> Path:
         ) from None
 
 
-def _check_space(repo: str, revision: str, patterns: list[str], folder: Path) -> None:
+def _snapshot(options: dict, free_dir: Path) -> Path:
+    """The local folder of the repository at its revision: the hub cache (downloads
+    resume; offline, only what is cached), after a check that the split's files fit."""
+    from huggingface_hub import constants, snapshot_download
+
+    repo, revision, split = options["repo"], options["revision"], options["split"]
+    patterns = [f"*{split}*.parquet", f"*{split}/*.parquet", "*.json", "*.jsonl"]
+    with hub_errors(repo, revision):
+        if not constants.is_offline_mode():
+            check_space(repo, revision, patterns, free_dir)
+        return Path(
+            snapshot_download(
+                repo,
+                repo_type="dataset",
+                revision=revision,
+                allow_patterns=patterns,
+            )
+        )
+
+
+def check_space(repo: str, revision: str, patterns: list[str], folder: Path) -> None:
     """Stop before downloading when the split's files, and the videos written from them,
     do not fit on the disk of ``folder``."""
     from fnmatch import fnmatch
@@ -162,11 +233,11 @@ def hub(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
     """The hub adapter: every row of the split is a clip and its caption (MTEB's layout);
     a ``columns.id`` column names the clips, else the video files' names where unique,
     else the row numbers. Several rows of one id: one clip with several captions (the
-    first row with a video gives the clip and its metadata). Videos are staged in
-    ``video_dir/.staging`` (no id starts with ".") and moved to ``{id}{suffix}`` at the
-    end; a failure removes the staging folder."""
-    import pyarrow.parquet as pq
-
+    first row with a video gives the clip and its metadata). A caption cell holding a list
+    gives all its captions, or the first (``captions: first``). With a ``frames`` source
+    each clip is the folder of frames named by its id, the video column naming it at most.
+    Videos are staged in ``video_dir/.staging`` (no id starts with ".") and moved to
+    ``{id}{suffix}`` at the end; a failure removes the staging folder."""
     options = resolve_options(options)
     columns, split = options["columns"], options["split"]
     if options.get("path"):
@@ -177,22 +248,20 @@ def hub(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
         root = _snapshot(options, video_dir.parent)
     files = _split_files(root, split, options.get("subset"))
     if not files:
-        raise ValueError(f"hub: no parquet files of split {split!r} under {root}")
+        where = f"subset {options['subset']!r}, " if options.get("subset") else ""
+        raise ValueError(f"hub: no data files of {where}split {split!r} under {root}")
     wanted = {k: v for k, v in columns.items() if v}
-    for file in files:
-        names = set(pq.ParquetFile(file).schema_arrow.names)
-        missing = {k: v for k, v in wanted.items() if v not in names}
-        if missing:
-            raise ValueError(
-                f"hub: columns {missing} are not in {file.name} (its columns: {sorted(names)})"
-            )
     staging = video_dir / ".staging"
-    staging.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     try:
-        rows = _read_rows(files, wanted, columns, root, staging, options.get("limit"))
+        rows = _read_rows(files, wanted, columns, root, staging, options)
         if not rows:
             raise ValueError(f"hub: split {split!r} of {options.get('repo') or root} has no rows")
-        result = _clips(rows, _ids(rows, columns), video_dir)
+        ids = _ids(rows, columns, by_name=bool(options.get("frames")))
+        if options.get("frames"):
+            _attach_frames(rows, ids, options["frames"], staging, video_dir.parent)
+        result = _clips(rows, ids, video_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info(
@@ -201,20 +270,71 @@ def hub(video_dir: Path, options: dict, seed: int = 0) -> DownloadResult:
     return result
 
 
-def _read_rows(files, wanted, columns, root, staging, limit) -> list[dict]:
-    """Every row (up to ``limit``), one parquet row group in memory at a time, its video
-    written to ``staging``."""
+def _attach_frames(rows, ids, source: dict, staging: Path, free_dir: Path) -> None:
+    """Each row's clip: the frame folder named as the row names its video (the id column,
+    else the video file's name as the row gives it), from ``source``, placed in staging."""
+    keys = [r["id"] if r["id"] is not None else r["name"] for r in rows]
+    wanted = {k for k, vid in zip(keys, ids, strict=True) if k and vid}
+    folders = frame_folders(source, wanted, staging / "frames", free_dir)
+    where = source.get("path") or f"{source['repo']}:{source['file']}"
+    member = f" below {source['member']}/" if source.get("member") else ""
+    for row, key in zip(rows, keys, strict=True):
+        row["file"] = folders.get(key)
+        row["why"] = "" if row["file"] else f"no frame folder {key!r}{member} in {where}"
+    logger.info("frames: %d of %d videos found in %s", len(folders), len(wanted), where)
+
+
+def _check_columns(file: Path, names: set[str], wanted: dict) -> None:
+    missing = {k: v for k, v in wanted.items() if v not in names}
+    if missing:
+        raise ValueError(
+            f"hub: columns {missing} are not in {file.name} (its columns: {sorted(names)})"
+        )
+
+
+def _records(file: Path, wanted: dict):
+    """The rows of a data file, a parquet row group (or a JSON file) at a time, with the
+    ``wanted`` columns; a missing column is an error naming it and the file's columns."""
     import pyarrow.parquet as pq
 
+    if file.suffix == ".parquet":
+        parquet = pq.ParquetFile(file)
+        _check_columns(file, set(parquet.schema_arrow.names), wanted)
+        for group in range(parquet.num_row_groups):
+            yield parquet.read_row_group(group, columns=list(wanted.values())).to_pylist()
+        return
+    import json
+
+    text = file.read_text("utf-8")
+    try:
+        data = json.loads(text) if file.suffix == ".json" else None
+    except json.JSONDecodeError:
+        data = None  # JSON lines named .json
+    if data is None:
+        data = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if isinstance(data, dict):  # {"data": [...]} or one column list per key
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) == 1 and all(isinstance(r, dict) for r in lists[0]):
+            data = lists[0]
+        elif lists and all(isinstance(v, list) for v in data.values()):
+            data = [dict(zip(data, r, strict=True)) for r in zip(*data.values(), strict=True)]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise ValueError(f"hub: {file.name} holds no table of rows (a list of objects)")
+    _check_columns(file, set().union(*(r.keys() for r in data)) if data else set(), wanted)
+    yield [{v: r.get(v) for v in wanted.values()} for r in data]
+
+
+def _read_rows(files, wanted, columns, root, staging, options) -> list[dict]:
+    """Every row (up to ``limit``), one parquet row group in memory at a time, its video
+    written to ``staging`` (none with a frames source)."""
+    limit = options.get("limit")
     rows: list[dict] = []
     for file in files:
-        parquet = pq.ParquetFile(file)
-        for group in range(parquet.num_row_groups):
-            records = parquet.read_row_group(group, columns=list(wanted.values())).to_pylist()
+        for records in _records(file, wanted):
             for record in records:
                 if limit and len(rows) >= int(limit):
                     return rows
-                rows.append(_place(record, len(rows), columns, root, staging))
+                rows.append(_place(record, len(rows), columns, root, staging, options))
                 if len(rows) % 200 == 0:
                     logger.info("%s: %d rows", root, len(rows))
     return rows
@@ -229,15 +349,30 @@ def _number(record: dict, column: str | None) -> float:
         raise ValueError(f"hub: column {column!r} holds {record[column]!r}, not seconds") from None
 
 
-def _place(record: dict, n: int, columns: dict, root: Path, staging: Path) -> dict:
-    """Row ``n``: its video written (atomically) to ``staging``, its caption, metadata
-    and the video's own file name (for the id choice)."""
-    data, path, why = _video_bytes(record.get(columns["video"]), root)
+def _captions(value, how: str) -> list[str]:
+    """A caption cell's captions: a string, or a list of them (all, or the first)."""
+    if isinstance(value, list | tuple):
+        texts = [str(v) for v in value if v is not None]
+        return texts[:1] if how == "first" else texts
+    return [str(value or "")]
+
+
+def _place(record: dict, n: int, columns: dict, root: Path, staging: Path, options) -> dict:
+    """Row ``n``: its video written (atomically) to ``staging`` (with a frames source,
+    only the video's name is read), its captions, metadata and the video's own file name
+    (for the id choice)."""
+    value = record.get(columns["video"]) if columns.get("video") else None
+    if options.get("frames"):
+        path = value.get("path") if isinstance(value, dict) else value
+        data, why = None, ""
+        path = str(path) if isinstance(path, str) and path else None
+    else:
+        data, path, why = _video_bytes(value, root)
     raw_id = record.get(columns["id"]) if columns.get("id") else None
     row = {
         "id": None if raw_id is None else str(raw_id),
         "name": Path(path).stem if path else None,
-        "caption": str(record.get(columns["caption"]) or ""),
+        "captions": _captions(record.get(columns["caption"]), options["captions"]),
         "meta": {
             "category": str(record.get(columns.get("category") or "") or ""),
             "split": str(record.get(columns.get("split") or "") or ""),
@@ -259,13 +394,15 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".-")[:128]
 
 
-def _ids(rows: list[dict], columns: dict) -> list[str | None]:
+def _ids(rows: list[dict], columns: dict, by_name: bool = False) -> list[str | None]:
     """Clip ids: the id column (None where a row has none); else the video files' names,
-    made safe, when they are all unique; else the row numbers (as MTEB numbers rows)."""
+    made safe, when they are all unique (``by_name``: whenever every row names one, the
+    rows of a name being one clip, as frame folders are found by name); else the row
+    numbers (as MTEB numbers rows)."""
     if columns.get("id"):
         return [r["id"] for r in rows]
     names = [_safe(r["name"]) if r["name"] else "" for r in rows]
-    if all(names) and len(set(names)) == len(names):
+    if all(names) and (by_name or len(set(names)) == len(names)):
         return names
     return [f"row{i:06d}" for i in range(len(rows))]
 
@@ -287,13 +424,15 @@ def _clips(rows: list[dict], ids: list[str | None], video_dir: Path) -> Download
         if clip["file"] is None and row["file"] is not None:
             clip["file"], clip["meta"] = row["file"], row["meta"]
         clip["why"] = clip["why"] or row["why"]
-        clip["captions"].append(row["caption"])
+        clip["captions"] += row["captions"]
     manifest, captions = [], []
     for vid, clip in clips.items():
         if clip["file"] is None:
             failures.append({"video_id": vid, "stage": "download", "reason": clip["why"]})
             continue
         final = video_dir / f"{vid}{clip['file'].suffix}"
+        if final.is_dir():  # a frame folder of an earlier run
+            shutil.rmtree(final)
         clip["file"].replace(final)
         manifest.append({**clip["meta"], "video_id": vid, "path": str(final)})
         captions += [

@@ -1,10 +1,11 @@
 """Decoding: which frames to take (uniform or by fps, within a segment) and reading them
-upright from a video or an image, through PyAV (default) or decord."""
+upright from a video, an image, or a folder of frames, through PyAV (default) or decord."""
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,6 +15,11 @@ logger = logging.getLogger(__name__)
 
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+# a folder of frames carries no timestamps: its frames are taken as this many a second, as
+# Qwen3-VL's own recipe takes a list of frames (qwen-vl-utils ``fetch_video``: sample_fps
+# 2.0); ``fps`` sampling and segments of such a clip count time by it
+FOLDER_FRAME_RATE = 2.0
 
 
 def uniform_indices(n_available: int, num_frames: int, first: int = 0) -> np.ndarray:
@@ -130,6 +136,10 @@ def read_clip(
 
     if not path.exists():
         raise FileNotFoundError(f"missing file {path}")
+    if method not in ("uniform", "fps"):
+        raise ValueError(f"unknown sampling method {method!r}; use 'uniform' or 'fps'")
+    if path.is_dir():
+        return _read_folder(path, method, num_frames, max_side, fps, start, end)
     if path.stat().st_size == 0:
         raise ValueError("zero-byte file")
     if path.suffix.lower() in IMAGE_SUFFIXES:  # images as one-frame videos (COCO captions)
@@ -140,8 +150,6 @@ def read_clip(
         still = frame.repeat(num_frames, axis=0)
         zeros = np.zeros(num_frames, dtype=np.int64), np.zeros(num_frames, np.float32)
         return _clip(still, *zeros, max_side)
-    if method not in ("uniform", "fps"):
-        raise ValueError(f"unknown sampling method {method!r}; use 'uniform' or 'fps'")
     if backend == "decord":
         return _read_clip_decord(path, method, num_frames, max_side, fps, start, end)
     with av.open(str(path)) as container:
@@ -163,6 +171,38 @@ def read_clip(
         else:
             picked = _decode_at(container, stream, pts, keyframes, idx)
     frames = np.stack([_upright(f) for f in picked])
+    return _clip(frames, idx, (times[idx] - times[first]).astype(np.float32), max_side)
+
+
+def folder_frames(folder: Path) -> list[Path]:
+    """The image files of a folder of frames in natural order (``frame_2`` before
+    ``frame_10``, as MMEB-V2's loader sorts them); other files are ignored."""
+
+    def natural(name: str) -> list:
+        return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    return sorted(files, key=lambda p: natural(p.name))
+
+
+def _read_folder(folder, method, num_frames, max_side, fps, start, end) -> Clip:
+    """read_clip of a folder of frames (pre-extracted frames, as MMEB-V2 hosts its videos):
+    its images in natural order are the clip's frames, :data:`FOLDER_FRAME_RATE` a second."""
+    from PIL import Image, ImageOps
+
+    files = folder_frames(folder)
+    if not files:
+        raise ValueError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder")
+    times = np.arange(len(files)) / FOLDER_FRAME_RATE
+    idx, first = _pick(times, method, num_frames, fps, start, end)
+    decoded = {}
+    for i in np.unique(idx):
+        with Image.open(files[i]) as image:
+            decoded[i] = np.array(ImageOps.exif_transpose(image).convert("RGB"))
+    sizes = {a.shape for a in decoded.values()}
+    if len(sizes) > 1:
+        raise ValueError(f"frames of different sizes in one folder: {sorted(sizes)[:3]}")
+    frames = np.stack([decoded[i] for i in idx])
     return _clip(frames, idx, (times[idx] - times[first]).astype(np.float32), max_side)
 
 

@@ -10,21 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# Qwen3-VL-Embedding's MMEB-V2 video retrieval instructions, by dataset adapter
+from vidspace.protocols import PROTOCOLS
+
+# Qwen3-VL-Embedding's MMEB-V2 video retrieval instructions (as its protocols give them),
+# by set
 MMEB_V2 = {
-    "msrvtt": "Find a video that contains the following visual content.",
-    "vatex": "Select a video that fits the description provided.",
-    "youcook2": "Find a video that demonstrates the following action while making a recipe.",
+    name.removeprefix("mmeb-v2-"): p.instructions["qwen3_vl"]["text_instruction"]
+    for name, p in PROTOCOLS.items()
+    if name.startswith("mmeb-v2-")
 }
 PRESETS = {"mmeb-v2": MMEB_V2}
 
 
 def data_set(adapter: str, options: Mapping | None = None) -> str:
     """The set a dataset holds, as presets key it: its adapter, or for the hub adapter its
-    MTEB preset's set (``mteb-vatex`` -> ``vatex``)."""
+    preset's set (``mteb-vatex``, ``mmeb-v2-vatex`` -> ``vatex``)."""
     preset = str((options or {}).get("preset", ""))
-    if adapter == "hub" and preset.startswith("mteb-"):
-        return preset.removeprefix("mteb-")
+    if adapter == "hub" and preset.startswith(("mteb-", "mmeb-v2-")):
+        return preset.removeprefix("mmeb-v2-").removeprefix("mteb-")
     return adapter
 
 

@@ -102,6 +102,8 @@ MMEB_V2 = {
         MSRVTT_1KA,
         {},
     ),
+    "msvd": ("MSVD", "Find the video snippet that corresponds to the given summary", {}, {}),
+    "didemo": ("DiDeMo", "Find a video that includes the following described scenes", {}, {}),
     "vatex": (
         "VATEX",
         "Select a video that fits the description provided",
@@ -121,6 +123,43 @@ MMEB_V2 = {
         },
     ),
 }
+# MMEB-V2's hosted sets (src/constant/dataset_hf_path.py and the parsers of
+# src/data/eval_dataset/ in both harnesses): annotation repository, subset, split, the
+# columns each parser reads (no id column: the video file's name, as DiDeMo's parser
+# takes it), and the set's folder in the frames archive. Neither harness pins a revision.
+MMEB_V2_HOSTED = {
+    "msrvtt": (
+        "VLM2Vec/MSR-VTT",
+        "test_1k",
+        "test",
+        {"id": "video_id", "video": "video", "caption": "caption"},
+        "MSR-VTT",
+    ),
+    "msvd": (
+        "VLM2Vec/MSVD",
+        None,
+        "test",
+        {"id": "video_id", "video": "video", "caption": "caption"},
+        "MSVD",
+    ),
+    "didemo": ("VLM2Vec/DiDeMo", None, "test", {"video": "video", "caption": "caption"}, "DiDeMo"),
+    "youcook2": (
+        "lmms-lab/YouCook2",
+        None,
+        "val",
+        {"id": "id", "video": "video_path", "caption": "sentence"},
+        "YouCook2",
+    ),
+    "vatex": (
+        "VLM2Vec/VATEX",
+        None,
+        "test",
+        {"id": "videoID", "video": "", "caption": "enCap"},
+        "VATEX",
+    ),
+}
+# the frames of all five sets: one archive (7.8 GB) of TIGER-Lab/MMEB-V2, 64 frames a video
+MMEB_V2_FRAMES = ("TIGER-Lab/MMEB-V2", "video-tasks/frames/video_ret.tar.gz")
 for key, (title, query, data, hosted) in MMEB_V2.items():
     _PROTOCOLS.append(
         Protocol(
@@ -132,7 +171,8 @@ for key, (title, query, data, hosted) in MMEB_V2.items():
                 "scripts/evaluation/mmeb_v2 (64 frames, instruction in the system turn, "
                 "none on the videos)"
             ),
-            data=data,
+            # the hub adapter's preset reads MMEB-V2's own copy: no data deviation
+            data={**data, "hub": {"preset": (f"mmeb-v2-{key}",)}},
             split="test",
             captions_per_video=1,
             directions=("t2v",),
@@ -149,6 +189,7 @@ for key, (title, query, data, hosted) in MMEB_V2.items():
                 }
             },
             hosted=hosted,
+            dataset_repo=MMEB_V2_HOSTED[key][0],
         )
     )
 

@@ -41,8 +41,14 @@ def _source(spec: dict | None) -> str:
 
         options = resolve_options(options)
         if options.get("path"):
-            return f"local copy {options['path']} (split {options['split']})"
-        return f"{options['repo']}@{options['revision'][:7]} (split {options['split']})"
+            where = f"local copy {options['path']} (split {options['split']})"
+        else:
+            where = f"{options['repo']}@{options['revision'][:7]} (split {options['split']})"
+        frames = options.get("frames")
+        if frames:
+            source = frames.get("path") or f"{frames['repo']}@{frames['revision'][:7]}"
+            where += f", frames from {source}"
+        return where
     if adapter in ("vatex", "youcook2"):
         return f"{adapter}: YouTube segments"
     if adapter == "csv":

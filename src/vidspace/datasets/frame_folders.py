@@ -1,0 +1,170 @@
+"""Clips as folders of frames: how MMEB-V2 hosts its video sets (pre-extracted JPEG frames,
+one folder per video, in a tar archive of TIGER-Lab/MMEB-V2), and how a team may keep
+frames it extracted once.
+
+A frame folder is any folder that holds image files directly; its name is the video's id.
+A source is a local folder tree, a local tar archive, or an archive file of a Hugging Face
+dataset repository at a pinned revision. ``member`` (a path component, e.g. ``MSR-VTT``)
+keeps only the frame folders below a folder of that name, so one archive of several sets
+serves each of them and either layout in use works (``video_ret/MSR-VTT/<id>/`` as
+VLM2Vec's config reads it, ``.../MSR-VTT/frames/<id>/`` as Qwen3-VL-Embedding's).
+
+Frames are hard-linked (or copied) from a folder tree, or streamed out of an archive one
+member at a time (a gzip archive is read once, front to back, never whole in memory), into
+``staging/<digest of the name>/``; the caller moves finished folders into place under
+its own (safe) ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tarfile
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from vidspace.frames.decode import IMAGE_SUFFIXES
+
+logger = logging.getLogger(__name__)
+
+SAFE_FILE = re.compile(r"^[^.\x00-\x1f][^\x00-\x1f]{0,254}$")
+SOURCE_KEYS = ("path", "repo", "revision", "file", "member")
+
+
+def _is_frame(parts: tuple[str, ...], member: str | None) -> bool:
+    """Whether a file at ``parts`` (relative to the source's root) is a frame of a folder
+    below ``member``: an image file, not hidden."""
+    if len(parts) < 2 or Path(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES:
+        return False
+    return bool(SAFE_FILE.match(parts[-1])) and (member is None or member in parts[:-2])
+
+
+def slot(name: str) -> str:
+    """The staging folder of the frame folder ``name`` (any characters: DiDeMo's names
+    carry Flickr's ``@``): a digest, so no name reaches a path."""
+    return hashlib.sha256(name.encode()).hexdigest()[:24]
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+def place_folder(src: Path, dest: Path) -> int:
+    """The image files of folder ``src`` linked (or copied) into a new folder ``dest``
+    (written beside it, then renamed: complete or absent); the number of frames."""
+    from vidspace.frames.decode import folder_frames
+
+    frames = folder_frames(src)
+    part = dest.with_name(f".{dest.name}.part")
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir(parents=True)
+    for frame in frames:
+        link_or_copy(frame, part / frame.name)
+    if dest.exists():
+        shutil.rmtree(dest)
+    part.rename(dest)
+    return len(frames)
+
+
+def from_tree(root: Path, member: str | None, wanted: set[str], staging: Path) -> dict[str, Path]:
+    """The wanted frame folders of a local folder tree, placed in ``staging``."""
+    found: dict[str, Path] = {}
+    for folder, _, files in os.walk(root):
+        if not files:
+            continue
+        rel = Path(folder).relative_to(root).parts
+        if not rel or rel[-1] not in wanted or not any(_is_frame((*rel, f), member) for f in files):
+            continue
+        if rel[-1] in found:
+            raise ValueError(
+                f"frames: two folders named {rel[-1]!r} under {root}: "
+                f"{found[rel[-1]]} and {folder} (name member: the set's folder)"
+            )
+        found[rel[-1]] = Path(folder)
+    for vid, folder in sorted(found.items()):
+        place_folder(folder, staging / slot(vid))
+    return {vid: staging / slot(vid) for vid in found}
+
+
+def from_archive(
+    archive: Path, member: str | None, wanted: set[str], staging: Path
+) -> dict[str, Path]:
+    """The wanted frame folders of a tar archive (any compression), streamed into
+    ``staging``; every other member is skipped unread. A truncated or corrupt archive is
+    an error that names it (nothing placed)."""
+    found: dict[str, str] = {}
+    written = 0
+    try:
+        with tarfile.open(archive, mode="r|*") as tar:
+            for info in tar:
+                parts = PurePosixPath(info.name).parts
+                if not info.isfile() or not _is_frame(parts, member) or parts[-2] not in wanted:
+                    continue
+                vid = parts[-2]
+                where = "/".join(parts[:-1])
+                if found.setdefault(vid, where) != where:
+                    raise ValueError(
+                        f"frames: two folders named {vid!r} in {archive.name}: "
+                        f"{found[vid]} and {where} (name member: the set's folder)"
+                    )
+                folder = staging / slot(vid)
+                folder.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(info)
+                with source, open(folder / parts[-1], "wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+                written += 1
+                if written % 5000 == 0:
+                    logger.info("%s: %d frames of %d videos", archive.name, written, len(found))
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        for vid in found:
+            shutil.rmtree(staging / slot(vid), ignore_errors=True)
+        raise ValueError(
+            f"frames: {archive.name} is truncated or not a tar archive: {exc}"
+        ) from None
+    logger.info("%s: %d frames of %d videos", archive.name, written, len(found))
+    return {vid: staging / slot(vid) for vid in found}
+
+
+def _hub_archive(source: dict, free_dir: Path) -> Path:
+    """The archive file of a dataset repository at its revision, through the Hugging Face
+    cache (a download resumes; offline, only what is cached)."""
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    from vidspace.datasets.hub import check_space, hub_errors
+
+    repo, revision, file = source["repo"], source["revision"], source["file"]
+    with hub_errors(repo, revision):
+        if not constants.is_offline_mode():
+            check_space(repo, revision, [file], free_dir)
+        try:
+            return Path(hf_hub_download(repo, file, repo_type="dataset", revision=revision))
+        except LocalEntryNotFoundError:  # a subclass: not cached, offline (named by hub_errors)
+            raise
+        except EntryNotFoundError:
+            raise ValueError(f"frames: {repo}@{revision[:7]} has no file {file}") from None
+
+
+def frame_folders(
+    source: dict, wanted: Iterable[str], staging: Path, free_dir: Path
+) -> dict[str, Path]:
+    """The frame folders of the ``wanted`` ids from ``source`` ({path} of a folder tree or a
+    tar archive, or {repo, revision, file} of an archive in a dataset repository; member
+    optional), placed in ``staging``: id -> folder. Ids without a folder are left out."""
+    wanted = set(wanted)
+    member = source.get("member")
+    staging.mkdir(parents=True, exist_ok=True)
+    if source.get("path"):
+        path = Path(source["path"])
+        if path.is_dir():
+            return from_tree(path, member, wanted, staging)
+        if not path.is_file():
+            raise ValueError(f"frames: path {path} is neither a folder nor an archive")
+        return from_archive(path, member, wanted, staging)
+    return from_archive(_hub_archive(source, free_dir), member, wanted, staging)
