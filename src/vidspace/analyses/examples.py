@@ -54,7 +54,7 @@ def examples_file(
 ) -> dict:
     """The examples stage (module docstring): the chosen queries with their top-K; the
     frame store they are drawn from is the embedding's (its sidecar, ``embedding_meta``)."""
-    from vidspace.analyses.hubness import variant_scores
+    from vidspace.analyses.hubness import ranked_first, variant_scores
 
     result: dict = {"source": str(variant_path), "k": K}
     ranks = load_npz(ranks_path)
@@ -63,7 +63,7 @@ def examples_file(
         result["skipped"] = "nothing ranked (the reference variant was skipped, or video only)"
         write_json(out_path, result)
         return result
-    sub, t2v, v2t = scored
+    sub = scored.sub
     if list(map(str, ranks["text_ids"])) != list(map(str, sub["text_ids"])):
         raise ValueError(f"{ranks_path} ranks other captions than {variant_path}: rerun retrieval")
     captions = read_table(captions_path)
@@ -71,9 +71,11 @@ def examples_file(
     video_ids, text_ids = np.asarray(sub["video_ids"]), np.asarray(sub["text_ids"])
     index = np.asarray(sub["text_video_index"])
     result["frames"] = read_json(embedding_meta).get("frames")
+    # each list as the retrieval stage orders it (a rescore variant re-ranked, ties against
+    # the model), so the true item's place in it is its rank; scores as the variant shows
     result["t2v"] = []
     for label, i in pick(ranks["t2v"], RANDOM, seed):
-        top = np.argsort(-t2v[i], kind="stable")[:K]
+        top = ranked_first(scored.t2v[i], np.arange(len(video_ids)) == index[i], K)
         result["t2v"].append(
             {
                 "label": label,
@@ -81,14 +83,17 @@ def examples_file(
                 "caption": str(text_of.get(text_ids[i], "")),
                 "true_video": str(video_ids[index[i]]),
                 "rank": int(ranks["t2v"][i]),
-                "top": [{"video_id": str(video_ids[j]), "score": float(t2v[i, j])} for j in top],
+                "top": [
+                    {"video_id": str(video_ids[j]), "score": float(scored.t2v_shown[i, j])}
+                    for j in top
+                ],
             }
         )
     query_rows = {str(v): r for r, v in enumerate(video_ids)}
     result["v2t"] = []
     for label, q in pick(ranks["v2t"], RANDOM, seed):
         j = query_rows[str(ranks["video_ids"][q])]
-        top = np.argsort(-v2t[:, j], kind="stable")[:K]
+        top = ranked_first(scored.v2t[:, j], index == j, K)
         result["v2t"].append(
             {
                 "label": label,
@@ -99,7 +104,7 @@ def examples_file(
                         "caption_id": str(text_ids[c]),
                         "caption": str(text_of.get(text_ids[c], "")),
                         "own": bool(index[c] == j),
-                        "score": float(v2t[c, j]),
+                        "score": float(scored.v2t_shown[c, j]),
                     }
                     for c in top
                 ],

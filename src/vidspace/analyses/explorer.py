@@ -61,22 +61,14 @@ def _browsed_captions(captions, ranks: dict[str, dict], seed: int) -> tuple[list
 
 def _top_k(path: str, split: str) -> tuple[dict, np.ndarray, np.ndarray] | None:
     """(evaluated rows, order keys, shown scores) of a variant's captions x videos, as the
-    retrieval stage orders them: its scoring, and a rescore variant's shortlist re-ranked
-    by the float scores (shown then); None when it ranks nothing."""
+    retrieval stage orders them (:func:`vidspace.analyses.hubness.variant_scores`); None
+    when it ranks nothing."""
     from vidspace.analyses.hubness import variant_scores
-    from vidspace.core.io import load_sidecar
-    from vidspace.core.linalg import l2_normalize
-    from vidspace.metrics.scoring import rescored_keys
 
     scored = variant_scores(path, split)
     if scored is None:
         return None
-    sub, t2v, _ = scored
-    rescore = load_sidecar(path).get("rescore")
-    if not rescore:
-        return sub, t2v, t2v
-    exact = l2_normalize(sub["rescore_text_emb"]) @ l2_normalize(sub["rescore_video_emb"]).T
-    return sub, rescored_keys(t2v, exact, int(rescore), axis=1), exact
+    return scored.sub, scored.t2v, scored.t2v_shown
 
 
 def _variant_entry(
@@ -84,6 +76,8 @@ def _variant_entry(
 ) -> dict:
     """One variant's browser data over the browsed captions (``caption_row``: id -> its
     position): flat top-K video positions and scores, and the true video's rank."""
+    from vidspace.analyses.hubness import ranked_first
+
     if "skipped" in ranks:
         return {"absent": f"retrieval skipped: {ranks['skipped']}"}
     found = _top_k(path, split)
@@ -106,7 +100,7 @@ def _variant_entry(
         # the videos that score the same, so its place here is its rank
         own = np.zeros(keys.shape[1], bool)
         own[sub["text_video_index"][i]] = True
-        best = np.lexsort((own, -keys[i]))[:K]
+        best = ranked_first(keys[i], own, K)
         top[at, : best.size] = columns[best]
         score[at, : best.size] = shown[i, best]
         rank[at] = int(ranks["t2v"][i])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -77,10 +78,25 @@ def hubness_stats(counts: np.ndarray, k: int) -> dict:
     }
 
 
-def variant_scores(path: str, split: str) -> tuple[dict, np.ndarray, np.ndarray] | None:
-    """The evaluated rows of a variant file and its (captions x videos) score matrices for
-    t2v and v2t, as the retrieval stage ranks them (None: nothing to rank)."""
-    from vidspace.metrics.scoring import MultiGrained, score_matrices
+class Scored(NamedTuple):
+    """A variant's evaluated rows and its (captions x videos) matrices as the retrieval
+    stage ranks them: order keys per direction (t2v by rows, v2t by columns; a rescore
+    variant's binary shortlist re-ranked by its float scores) and the scores to show (the
+    float scores of a rescore variant, else the keys themselves)."""
+
+    sub: dict
+    t2v: np.ndarray
+    v2t: np.ndarray
+    t2v_shown: np.ndarray
+    v2t_shown: np.ndarray
+
+
+def variant_scores(path: str, split: str, rescore: bool = True) -> Scored | None:
+    """The evaluated rows of a variant file and its score matrices as the retrieval stage
+    ranks them (:class:`Scored`; None: nothing to rank). ``rescore=False``: a rescore
+    variant's shortlist scores (its sign-code agreement), as hubness counts them."""
+    from vidspace.core.linalg import l2_normalize
+    from vidspace.metrics.scoring import MultiGrained, rescored_keys, score_matrices
     from vidspace.metrics.stage import ranked_rows
 
     meta = load_sidecar(path)
@@ -98,12 +114,33 @@ def variant_scores(path: str, split: str) -> tuple[dict, np.ndarray, np.ndarray]
     scores = text @ video.T
     if scoring == "multi_grained":
         scores = MultiGrained.from_spec(sub["frame_emb"], meta).scores(text, scores)
-        return sub, scores, scores
+        return Scored(sub, scores, scores, scores, scores)
     bank = None
     if querybank is not None:
         bank = (querybank[0] @ video.T, querybank[1] @ text.T)
     t2v, v2t = score_matrices(scores, scoring, float(meta.get("temperature", 0.01)), bank)
-    return sub, t2v, v2t
+    if not (rescore and meta.get("rescore")):
+        return Scored(sub, t2v, v2t, t2v, v2t)
+    # as the retrieval stage re-ranks: the float embeddings' cosine, in float64
+    exact = (
+        np.asarray(l2_normalize(sub["rescore_text_emb"]), np.float64)
+        @ np.asarray(l2_normalize(sub["rescore_video_emb"]), np.float64).T
+    )
+    top = int(meta["rescore"])
+    return Scored(
+        sub,
+        rescored_keys(scores, exact, top, axis=1),
+        rescored_keys(scores, exact, top, axis=0),
+        exact,
+        exact,
+    )
+
+
+def ranked_first(keys: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` gallery positions of one query as its rank counts them: by key,
+    the query's own items after the others that score the same (ties against the model),
+    then in gallery order; ``own``: a boolean mask of its relevant items."""
+    return np.lexsort((np.arange(keys.size), own, -keys))[:k]
 
 
 def hubness_file(
@@ -123,11 +160,11 @@ def hubness_file(
     result: dict = {"k": int(k), "split": split, "variants": {}}
     for name, path in variants.items():
         r1 = read_json(metrics[name]).get("t2v", {}).get("R@1")
-        scored = variant_scores(path, split)
+        scored = variant_scores(path, split, rescore=False)
         if scored is None:
             result["variants"][name] = {"skipped": "nothing ranked (skipped or video only)"}
             continue
-        sub, t2v, v2t = scored
+        sub, t2v, v2t = scored.sub, scored.t2v, scored.v2t
         scoring = load_sidecar(path).get("scoring", "dot")
         entry: dict = {"t2v_R@1": r1, "n_videos": int(t2v.shape[1]), "scoring": scoring}
         for d, items in (("t2v", sub["video_ids"]), ("v2t", sub["text_ids"])):
