@@ -47,6 +47,11 @@ def test_hostile_video_ids_are_rejected(bad):
         check_video_id(bad)
 
 
+@pytest.mark.parametrize("good", ["video7010", "-4wsuPCjDBc_5_15", "_-x", "a.b-c_d", "9" * 128])
+def test_youtube_shaped_ids_are_accepted(good):
+    assert check_video_id(good) == good
+
+
 def _tables():
     manifest = pd.DataFrame(
         {

@@ -164,48 +164,95 @@ def test_mmeb_v2_msrvtt_by_revision_offline_through_download_and_frames(tmp_path
 
 def test_a_json_set_with_list_captions_from_local_copies(tmp_path):
     """VATEX's shape (videoID, a list of captions enCap, no video column) as a local JSON
-    copy, its frames a local folder tree in VLM2Vec's layout; MMEB takes the first caption."""
+    copy, its frames a local folder tree in VLM2Vec's layout; MMEB takes the first caption.
+    YouTube ids may start with '-'; macOS's hidden '._' files are no frames."""
     import json
 
     import datasets
 
     from vidspace.datasets import download
 
+    ids = ["-4wsuPCjDBc_5_15", "v1", "v2"]
     rows = [
-        {"videoID": f"v{i}", "enCap": [f"first of {i}", f"second of {i}"], "chCap": ["x"]}
-        for i in range(3)
+        {"videoID": v, "enCap": [f"first of {v}", f"second of {v}"], "chCap": ["x"]} for v in ids
     ]
     data = tmp_path / "VATEX"
     data.mkdir()
     (data / "vatex_test.json").write_text(json.dumps(rows))
     (data / "vatex_train.json").write_text(json.dumps(rows[:1]))
     tree = tmp_path / "video_ret"
-    for i in range(3):
-        _folder(tree / "VATEX" / f"v{i}", _frames(i, 6))
-    _folder(tree / "MSVD" / "v0", _frames(9, 6))  # another set's folder of the same name
+    for i, v in enumerate(ids):
+        _folder(tree / "VATEX" / v, _frames(i, 6))
+    (tree / "VATEX" / ids[0] / "._frame_1.jpg").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    _folder(tree / "MSVD" / "v1", _frames(9, 6))  # another set's folder of the same name
     raw = tmp_path / "raw"
     options = {"preset": "mmeb-v2-vatex", "path": str(data), "frames": {"path": str(tree)}}
     download("hub", options, 0, raw / "m.parquet", raw / "c.parquet", raw / "f.csv", raw / "v")
     oracle = datasets.load_dataset("json", data_files=str(data / "vatex_test.json"), split="train")
     captions = pd.read_parquet(raw / "c.parquet")
-    assert captions["video_id"].tolist() == oracle["videoID"]
+    assert captions["video_id"].tolist() == oracle["videoID"] == ids
     assert captions["caption"].tolist() == [c[0] for c in oracle["enCap"]]
     manifest = pd.read_parquet(raw / "m.parquet")
-    assert manifest["path"].tolist() == ["v/v0", "v/v1", "v/v2"]
-    first = sorted((raw / "v" / "v0").iterdir())
-    assert [p.name for p in first] == sorted(p.name for p in (tree / "VATEX" / "v0").iterdir())
-    assert first[0].read_bytes() == (tree / "VATEX" / "v0" / first[0].name).read_bytes()
-    # every caption, when asked for all of them
-    download(
-        "hub",
-        {**options, "captions": "all"},
-        0,
-        raw / "m",
-        raw / "c2.parquet",
-        raw / "f",
-        raw / "v",
-    )
+    assert manifest["path"].tolist() == [f"v/{v}" for v in ids]
+    placed = sorted(p.name for p in (raw / "v" / ids[0]).iterdir())
+    assert placed == [f"frame_{t}.jpg" for t in sorted(range(1, 7), key=str)]  # no ._ file
+    frame = (tree / "VATEX" / ids[0] / "frame_1.jpg").read_bytes()
+    assert (raw / "v" / ids[0] / "frame_1.jpg").read_bytes() == frame
+    read_clip(raw / "v" / ids[0], "uniform", 6)  # decodes: the hidden file is not read
+    # every caption when asked; the set's own folder as the frames path (member matches
+    # it); the same rows as JSON lines
+    lines = data.parent / "lines"
+    lines.mkdir()
+    (lines / "test.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    again = {
+        **options,
+        "path": str(lines),
+        "captions": "all",
+        "frames": {"path": str(tree / "VATEX")},
+    }
+    download("hub", again, 0, raw / "m2.parquet", raw / "c2.parquet", raw / "f2", raw / "v2")
     assert len(pd.read_parquet(raw / "c2.parquet")) == 6
+    assert pd.read_parquet(raw / "m2.parquet")["video_id"].tolist() == ids
+    # two folders of one name below the set: which one is meant cannot be told
+    _folder(tree / "VATEX" / "extra" / "v2", _frames(5, 6))
+    with pytest.raises(ValueError, match="two folders named 'v2'"):
+        download("hub", options, 0, raw / "m3.parquet", raw / "c3", raw / "f3", raw / "v3")
+    assert not (raw / "m3.parquet").exists() and not list((raw / "v3").iterdir())
+
+
+def test_a_set_declared_by_its_dataset_card(tmp_path):
+    """MSR-VTT as friedrichor/MSR-VTT lays it out (the layout VLM2Vec's copies follow): flat
+    JSON files at the root, the subset test_1k declared in the card's configs."""
+    import json
+
+    from vidspace.datasets import download
+
+    data = tmp_path / "card"
+    data.mkdir()
+    rows = [{"video_id": f"video{i}", "video": f"video{i}.mp4", "caption": f"c{i}"} for i in (7, 8)]
+    (data / "msrvtt_test_1k.json").write_text(json.dumps(rows))
+    (data / "msrvtt_train_9k.json").write_text(json.dumps(rows[:1] * 3))
+    (data / "README.md").write_text(
+        "---\nconfigs:\n- config_name: train_9k\n  data_files:\n  - split: train\n"
+        "    path: msrvtt_train_9k.json\n- config_name: test_1k\n  data_files:\n"
+        "  - split: test\n    path: msrvtt_test_1k.json\n---\n# MSR-VTT\n"
+    )
+    tree = tmp_path / "frames" / "MSR-VTT"
+    for i in (7, 8):
+        _folder(tree / f"video{i}", _frames(i, 4))
+    raw = tmp_path / "raw"
+    options = {"preset": "mmeb-v2-msrvtt", "path": str(data), "frames": {"path": str(tree.parent)}}
+    download("hub", options, 0, raw / "m.parquet", raw / "c.parquet", raw / "f.csv", raw / "v")
+    assert pd.read_parquet(raw / "c.parquet")["caption"].tolist() == ["c7", "c8"]
+    with pytest.raises(
+        ValueError, match=r"no config 'test_7k'; its configs: \['train_9k', 'test_1k'\]"
+    ):
+        download(
+            "hub", {**options, "subset": "test_7k"}, 0, raw / "m", raw / "c", raw / "f", raw / "v"
+        )
+    (data / "README.md").unlink()  # no card: the subset as a word of the file's name
+    download("hub", options, 0, raw / "m.parquet", raw / "c.parquet", raw / "f.csv", raw / "v")
+    assert pd.read_parquet(raw / "c.parquet")["caption"].tolist() == ["c7", "c8"]
 
 
 def test_mmeb_v2_presets_name_what_they_need(tmp_path, monkeypatch):
@@ -288,9 +335,10 @@ def test_didemo_names_its_videos_by_file_name_and_a_local_archive_serves_them(tm
     names = ["10015567@N08_3655084291_d8b16dcd5e", "49503171@N00_4255478417_0e5a5b9b8a"]
     data = tmp_path / "DiDeMo" / "data"
     data.mkdir(parents=True)
+    names.append(names[0].replace("@", "_"))  # the first's name once made safe
     rows = {
-        "video": [f"DiDeMo/videos/{n}.mp4" for n in (names[0], names[1], names[0])],
-        "caption": ["a man walks in", "a dog runs", "the man sits down"],
+        "video": [f"DiDeMo/videos/{n}.mp4" for n in (*names, names[0])] + [None],
+        "caption": ["a man walks in", "a dog runs", "a cat", "the man sits down", "no video"],
     }
     datasets.Dataset.from_dict(rows).to_parquet(str(data / "test-00000-of-00001.parquet"))
     archive = tmp_path / "video_ret.tar.gz"
@@ -305,12 +353,19 @@ def test_didemo_names_its_videos_by_file_name_and_a_local_archive_serves_them(tm
     download("hub", options, 0, raw / "m.parquet", raw / "c.parquet", raw / "f.csv", raw / "v")
     manifest = pd.read_parquet(raw / "m.parquet")
     captions = pd.read_parquet(raw / "c.parquet")
-    ids = [n.replace("@", "_") for n in names]  # made safe for paths
-    assert manifest["video_id"].tolist() == ids
+    # made safe for paths, one to one: the two names that become one carry a digest
+    ids = manifest["video_id"].tolist()
+    assert ids[1] == names[1].replace("@", "_") and len(set(ids)) == 3
+    assert all(
+        i.startswith(names[2] + "-") and len(i) == len(names[2]) + 11 for i in (ids[0], ids[2])
+    )
     assert captions.groupby("video_id")["caption"].apply(list).to_dict() == {
         ids[0]: ["a man walks in", "the man sits down"],
         ids[1]: ["a dog runs"],
+        ids[2]: ["a cat"],
     }
+    failures = pd.read_csv(raw / "f.csv")
+    assert failures["video_id"].tolist() == ["row000004"]  # named no video: no clip
     clip = read_clip(raw / manifest["path"][1], "uniform", 5)
     with tarfile.open(archive) as tar:
         for k in range(5):

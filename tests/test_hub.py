@@ -98,27 +98,30 @@ def test_a_hosted_set_by_id_and_revision_offline_through_download_and_frames(tmp
 
 
 def test_a_wrong_revision_and_a_missing_column_are_refused_by_name(tmp_path, monkeypatch):
-    hub_dataset(tmp_path, _rows(tmp_path, n=2))
+    """A revision not in the cache, offline, through the workflow (the log names it,
+    nothing partial is left); a moving revision and a missing column by the stage's call."""
+    from vidspace.datasets import download
+
+    data = hub_dataset(tmp_path, _rows(tmp_path, n=2))
+    options = {"repo": REPO_ID, "revision": "f" * 40}
+    work = _workflow(tmp_path / "w", monkeypatch, options, tmp_path / "hub")
+    run = snakemake(
+        ["data/raw/hosted/manifest.parquet", "--cores", "1", "--configfile", "h.yaml"],
+        work,
+        check=False,
+    )
+    assert run.returncode != 0
+    log = (work / "logs/download/hosted.log").read_text()
+    assert f"revision {'f' * 40} of {REPO_ID} is not in the local Hugging Face cache" in log
+    assert not (work / "data/raw/hosted/manifest.parquet").exists()  # nothing partial
+    raw = tmp_path / "raw"
     for options, message in (
-        ({"repo": REPO_ID, "revision": "f" * 40}, "is not in the local Hugging Face cache"),
         ({"repo": REPO_ID, "revision": "main"}, "revision must be the 40-hex commit"),
-        (
-            {"repo": REPO_ID, "revision": REVISION, "columns": {"caption": "text"}},
-            "'caption': 'text'",
-        ),
+        ({"path": str(data.parent), "columns": {"caption": "text"}}, "'caption': 'text'"),
     ):
-        work = _workflow(
-            tmp_path / message[:5].replace(" ", "_"), monkeypatch, options, tmp_path / "hub"
-        )
-        run = snakemake(
-            ["data/raw/hosted/manifest.parquet", "--cores", "1", "--configfile", "h.yaml"],
-            work,
-            check=False,
-        )
-        assert run.returncode != 0
-        log = (work / "logs/download/hosted.log").read_text()
-        assert message in log, log[-500:]
-        assert not (work / "data/raw/hosted/manifest.parquet").exists()  # nothing partial
+        with pytest.raises(ValueError, match=message):
+            download("hub", options, 0, raw / "m.parquet", raw / "c", raw / "f", raw / "v")
+        assert not (raw / "m.parquet").exists() and not list((raw / "v").iterdir())
 
 
 def test_rows_of_one_clip_become_its_captions_and_an_empty_split_is_named(tmp_path):
@@ -197,6 +200,7 @@ def test_the_mmeb_instruction_preset_follows_a_hosted_copy_to_its_set():
     assert (
         for_dataset(spec, "v", "hub", {"preset": "mteb-vatex"})["text_instruction"]
         == MMEB_V2["vatex"]
+        == "Select a video that fits the description provided."  # Qwen's video.yaml
     )
     assert (
         for_dataset(spec, "v", "hub", {"preset": "mmeb-v2-didemo"})["text_instruction"]

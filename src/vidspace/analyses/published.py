@@ -74,16 +74,7 @@ def run_deviations(
     if adapter in protocol.hosted:
         out.append(f"data: {protocol.hosted[adapter]}")
     if adapter == "hub" and protocol.dataset_repo:
-        from vidspace.datasets.hub import resolve_options
-
-        hosted = resolve_options(options)
-        pinned = protocol.dataset_revision
-        theirs = f"{protocol.dataset_repo}@{pinned[:7]}" if pinned else protocol.dataset_repo
-        if hosted.get("path"):
-            out.append(f"data: the local copy {hosted['path']} where the protocol reads {theirs}")
-        elif hosted["repo"] != protocol.dataset_repo or (pinned and hosted["revision"] != pinned):
-            ours = f"{hosted['repo']}@{hosted['revision'][:7]}"
-            out.append(f"data: {ours} where the protocol reads {theirs}")
+        out += _hosted_deviations(protocol, options)
     if evaluation["split"] != protocol.split:
         out.append(
             f"split: {evaluation['split']!r} evaluated where the protocol evaluates "
@@ -104,6 +95,48 @@ def run_deviations(
             theirs = ", ".join(f"{k} {b}" for k, (_, b) in differ.items())
             out.append(f"frames: {ours} where the protocol says {theirs}")
     out += _instruction_deviations(protocol, name, dataset, model)
+    return out
+
+
+def _hosted_deviations(protocol, options: dict) -> list[str]:
+    """How a hub dataset differs from the hosted copy ``protocol`` reads: another
+    repository or revision, a local copy, and what the protocol's preset fixes and the
+    dataset sets otherwise (subset, split, columns, captions, the frames' source)."""
+    from vidspace.datasets.hub import DEFAULT_COLUMNS, PRESETS, resolve_options
+
+    ours = resolve_options(options)
+    pinned = protocol.dataset_revision
+    theirs = f"{protocol.dataset_repo}@{pinned[:7]}" if pinned else protocol.dataset_repo
+    out = []
+    if ours.get("path"):
+        out.append(f"data: the local copy {ours['path']} where the protocol reads {theirs}")
+    elif ours["repo"] != protocol.dataset_repo or (pinned and ours["revision"] != pinned):
+        out.append(f"data: {ours['repo']}@{ours['revision'][:7]} where the protocol reads {theirs}")
+    (preset,) = protocol.data.get("hub", {}).get("preset", (None,))
+    fixed = PRESETS.get(preset, {})
+    expected = {
+        "subset": fixed.get("subset"),
+        "split": fixed.get("split"),
+        "captions": fixed.get("captions", "all"),
+        "columns": {**DEFAULT_COLUMNS, **fixed.get("columns", {})},
+    }
+    for key, want in expected.items():
+        if fixed and ours.get(key) != want:
+            out.append(f"data: {key} {ours.get(key)!r} where the protocol reads {want!r}")
+    if "frames" in fixed:
+        frames = ours.get("frames") or {}
+        want = fixed["frames"]
+        if frames.get("path"):
+            out.append(
+                f"data: frames from the local copy {frames['path']} where the protocol reads "
+                f"{want['repo']}:{want['file']}"
+            )
+        elif any(frames.get(k) != want[k] for k in ("repo", "file", "member")):
+            got = f"{frames.get('repo')}:{frames.get('file')} ({frames.get('member')})"
+            out.append(
+                f"data: frames from {got} where the protocol reads "
+                f"{want['repo']}:{want['file']} ({want['member']})"
+            )
     return out
 
 

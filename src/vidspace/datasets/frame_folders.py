@@ -17,29 +17,30 @@ its own (safe) ids.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
+import lzma
 import os
-import re
 import shutil
 import tarfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from vidspace.frames.decode import IMAGE_SUFFIXES
+from vidspace.frames.decode import folder_frames, is_frame_name
 
 logger = logging.getLogger(__name__)
 
-SAFE_FILE = re.compile(r"^[^.\x00-\x1f][^\x00-\x1f]{0,254}$")
 SOURCE_KEYS = ("path", "repo", "revision", "file", "member")
 
 
 def _is_frame(parts: tuple[str, ...], member: str | None) -> bool:
-    """Whether a file at ``parts`` (relative to the source's root) is a frame of a folder
-    below ``member``: an image file, not hidden."""
-    if len(parts) < 2 or Path(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES:
+    """Whether a file at ``parts`` (the source's own folder name first) is a frame
+    (:func:`vidspace.frames.decode.is_frame_name`) of a folder below ``member``."""
+    if len(parts) < 2 or not is_frame_name(parts[-1]):
         return False
-    return bool(SAFE_FILE.match(parts[-1])) and (member is None or member in parts[:-2])
+    return not member or member in parts[:-2]
 
 
 def slot(name: str) -> str:
@@ -56,10 +57,8 @@ def link_or_copy(src: Path, dest: Path) -> None:
 
 
 def place_folder(src: Path, dest: Path) -> int:
-    """The image files of folder ``src`` linked (or copied) into a new folder ``dest``
-    (written beside it, then renamed: complete or absent); the number of frames."""
-    from vidspace.frames.decode import folder_frames
-
+    """The frames of folder ``src`` linked (or copied) into a new folder ``dest`` (written
+    beside it, then renamed: complete or absent); the number of frames."""
     frames = folder_frames(src)
     part = dest.with_name(f".{dest.name}.part")
     shutil.rmtree(part, ignore_errors=True)
@@ -79,7 +78,11 @@ def from_tree(root: Path, member: str | None, wanted: set[str], staging: Path) -
         if not files:
             continue
         rel = Path(folder).relative_to(root).parts
-        if not rel or rel[-1] not in wanted or not any(_is_frame((*rel, f), member) for f in files):
+        # the root's own name counts: frames.path may be the set's folder itself
+        parts = (root.resolve().name, *rel)
+        if not rel or rel[-1] not in wanted:
+            continue
+        if not any(_is_frame((*parts, f), member) for f in files):
             continue
         if rel[-1] in found:
             raise ValueError(
@@ -121,12 +124,13 @@ def from_archive(
                 written += 1
                 if written % 5000 == 0:
                     logger.info("%s: %d frames of %d videos", archive.name, written, len(found))
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as exc:
+        # reading failed (a disk that fills while writing raises its own OSError)
         for vid in found:
             shutil.rmtree(staging / slot(vid), ignore_errors=True)
         raise ValueError(
             f"frames: {archive.name} is truncated or not a tar archive: {exc}"
-        ) from None
+        ) from exc
     logger.info("%s: %d frames of %d videos", archive.name, written, len(found))
     return {vid: staging / slot(vid) for vid in found}
 
@@ -134,12 +138,15 @@ def from_archive(
 def _hub_archive(source: dict, free_dir: Path) -> Path:
     """The archive file of a dataset repository at its revision, through the Hugging Face
     cache (a download resumes; offline, only what is cached)."""
-    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     from vidspace.datasets.hub import check_space, hub_errors
 
     repo, revision, file = source["repo"], source["revision"], source["file"]
+    cached = try_to_load_from_cache(repo, file, revision=revision, repo_type="dataset")
+    if isinstance(cached, str):  # in the cache already: no request, no disk check
+        return Path(cached)
     with hub_errors(repo, revision):
         if not constants.is_offline_mode():
             check_space(repo, revision, [file], free_dir)

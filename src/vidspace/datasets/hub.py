@@ -128,22 +128,75 @@ DATA_SUFFIXES = (".parquet", ".json", ".jsonl")
 
 
 def _split_files(root: Path, split: str, subset: str | None) -> list[Path]:
-    """The data files (parquet, JSON, JSON lines) of ``split`` (and ``subset``) in a hub
-    dataset's layout, named as ``datasets`` infers splits: the split is a folder, or a
-    word of the file's name (``[subset/]test-00000-of-00001.parquet``,
-    ``data/test.parquet``, ``msvd_test.json``)."""
-    word = re.compile(rf"(^|[-._ ]){re.escape(split)}([-._ 0-9]|$)")
+    """The data files (parquet, JSON, JSON lines) of ``split`` (and ``subset``): as the
+    dataset card's ``configs`` declare them, else named as ``datasets`` infers splits: the
+    subset and the split are folders, or words of the file's name
+    (``[subset/]test-00000-of-00001.parquet``, ``data/test.parquet``, ``msvd_test.json``,
+    ``msrvtt_test_1k.json``)."""
+    declared = _declared_files(root, subset, split)
+    if declared is not None:
+        return declared
+
+    def word(w: str):
+        return re.compile(rf"(^|[-._ ]){re.escape(w)}([-._ 0-9]|$)")
+
     keep = []
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).parts
         if p.suffix not in DATA_SUFFIXES or ".cache" in rel or not p.is_file():
             continue
-        if subset and subset not in rel[:-1]:
+        if subset and subset not in rel[:-1] and not word(subset).search(p.stem):
             continue
-        if split in rel[:-1] or word.search(p.stem):
+        if split in rel[:-1] or word(split).search(p.stem):
             keep.append(p)
     parquet = [p for p in keep if p.suffix == ".parquet"]
     return parquet or keep  # JSON beside parquet files is metadata
+
+
+def _declared_files(root: Path, subset: str | None, split: str) -> list[Path] | None:
+    """The files the dataset card declares for the subset's split (:func:`_declared`),
+    matched in ``root``; None when the card declares no configs."""
+    patterns = _declared(root, subset, split)
+    if patterns is None:
+        return None
+    return sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()})
+
+
+def _declared(root: Path, subset: str | None, split: str) -> list[str] | None:
+    """The file patterns the dataset card (README.md's YAML header, ``configs``) gives the
+    subset's split (``data_files``: a pattern or list of them, or a split -> pattern
+    mapping or list of {split, path}); None when the card declares no configs."""
+    import yaml
+
+    card = root / "README.md"
+    if not card.is_file():
+        return None
+    header = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", card.read_text("utf-8", "replace"), re.S)
+    try:
+        meta = yaml.safe_load(header.group(1)) if header else None
+    except yaml.YAMLError:
+        return None
+    configs = meta.get("configs") if isinstance(meta, dict) else None
+    if not isinstance(configs, list):
+        return None
+    name = subset or "default"
+    chosen = [c for c in configs if isinstance(c, dict) and c.get("config_name", "default") == name]
+    if not chosen:
+        known = [c.get("config_name", "default") for c in configs if isinstance(c, dict)]
+        raise ValueError(f"hub: the dataset card has no config {name!r}; its configs: {known}")
+    files = chosen[0].get("data_files")
+    if isinstance(files, str) or (
+        isinstance(files, list) and not any(isinstance(f, dict) for f in files)
+    ):
+        by_split = {"train": files}  # datasets: data files without splits are train
+    elif isinstance(files, dict):
+        by_split = files
+    else:
+        by_split = {f.get("split", "train"): f.get("path") for f in files or []}
+    patterns = by_split.get(split)
+    if patterns is None:
+        return []
+    return [patterns] if isinstance(patterns, str) else [str(p) for p in patterns]
 
 
 @contextmanager
@@ -175,8 +228,15 @@ def _snapshot(options: dict, free_dir: Path) -> Path:
     from huggingface_hub import constants, snapshot_download
 
     repo, revision, split = options["repo"], options["revision"], options["split"]
-    patterns = [f"*{split}*.parquet", f"*{split}/*.parquet", "*.json", "*.jsonl"]
     with hub_errors(repo, revision):
+        # the dataset card first: the files its configs declare are the ones fetched
+        card = snapshot_download(
+            repo, repo_type="dataset", revision=revision, allow_patterns=["README.md"]
+        )
+        declared = _declared(Path(card), options.get("subset"), split)
+        if declared is None:
+            declared = [f"*{split}*.parquet", f"*{split}/*.parquet", "*.json", "*.jsonl"]
+        patterns = declared
         if not constants.is_offline_mode():
             check_space(repo, revision, patterns, free_dir)
         return Path(
@@ -184,7 +244,7 @@ def _snapshot(options: dict, free_dir: Path) -> Path:
                 repo,
                 repo_type="dataset",
                 revision=revision,
-                allow_patterns=patterns,
+                allow_patterns=[*patterns, "README.md"],
             )
         )
 
@@ -391,20 +451,39 @@ def _place(record: dict, n: int, columns: dict, root: Path, staging: Path, optio
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".-")[:128]
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".")[:128]
 
 
 def _ids(rows: list[dict], columns: dict, by_name: bool = False) -> list[str | None]:
     """Clip ids: the id column (None where a row has none); else the video files' names,
-    made safe, when they are all unique (``by_name``: whenever every row names one, the
-    rows of a name being one clip, as frame folders are found by name); else the row
-    numbers (as MTEB numbers rows)."""
+    made safe, when they are all unique; else the row numbers (as MTEB numbers rows).
+    ``by_name`` (frame folders are found by name): the rows of one name are one clip,
+    distinct names stay distinct ids, and a row naming no video has no id."""
     if columns.get("id"):
         return [r["id"] for r in rows]
+    if by_name:
+        safe = _safe_names({r["name"] for r in rows if r["name"]})
+        return [safe.get(r["name"]) for r in rows]
     names = [_safe(r["name"]) if r["name"] else "" for r in rows]
-    if all(names) and (by_name or len(set(names)) == len(names)):
+    if all(names) and len(set(names)) == len(names):
         return names
     return [f"row{i:06d}" for i in range(len(rows))]
+
+
+def _safe_names(names: set[str]) -> dict[str, str]:
+    """Each name's safe id, one-to-one: names that become one id once made safe (or
+    become nothing) carry a digest of their own text."""
+    import hashlib
+
+    safe = {n: _safe(n) for n in names}
+    taken: dict[str, int] = {}
+    for value in safe.values():
+        taken[value] = taken.get(value, 0) + 1
+    for n, value in safe.items():
+        if not value or taken[value] > 1:
+            digest = hashlib.sha256(n.encode()).hexdigest()[:10]
+            safe[n] = f"{value[:117]}-{digest}" if value else f"video-{digest}"
+    return safe
 
 
 def _clips(rows: list[dict], ids: list[str | None], video_dir: Path) -> DownloadResult:

@@ -13,7 +13,9 @@ import pandas as pd
 
 MANIFEST_COLUMNS = ["video_id", "path", "category", "split", "start", "end"]
 CAPTION_COLUMNS = ["caption_id", "video_id", "caption"]
-VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# a leading "-" is allowed: a quarter of YouTube-derived ids start with one (MSVD's
+# "-4wsuPCjDBc_5_15"); ids only ever reach paths inside a folder, never an argument list
+VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass
@@ -28,7 +30,7 @@ def check_video_id(video_id: str) -> str:
     if not isinstance(video_id, str) or not VIDEO_ID_PATTERN.match(video_id):
         raise ValueError(
             f"invalid video id {video_id!r}: expected 1-128 characters of [A-Za-z0-9_.-], "
-            "not starting with '.' or '-'"
+            "not starting with '.'"
         )
     return video_id
 

@@ -175,14 +175,24 @@ def read_clip(
 
 
 def folder_frames(folder: Path) -> list[Path]:
-    """The image files of a folder of frames in natural order (``frame_2`` before
+    """The frames (:func:`is_frame_name`) of a folder in natural order (``frame_2`` before
     ``frame_10``, as MMEB-V2's loader sorts them); other files are ignored."""
 
     def natural(name: str) -> list:
         return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
-    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    files = [p for p in folder.iterdir() if is_frame_name(p.name) and p.is_file()]
     return sorted(files, key=lambda p: natural(p.name))
+
+
+def is_frame_name(name: str) -> bool:
+    """Whether a file of a folder of frames is a frame: an image suffix, not hidden (macOS
+    leaves ``._frame_1.jpg`` beside ``frame_1.jpg``), no control characters."""
+    return (
+        Path(name).suffix.lower() in IMAGE_SUFFIXES
+        and not name.startswith(".")
+        and name.isprintable()
+    )
 
 
 def _read_folder(folder, method, num_frames, max_side, fps, start, end) -> Clip:
