@@ -106,6 +106,7 @@ def from_archive(
     try:
         with tarfile.open(archive, mode="r|*") as tar:
             for info in tar:
+                tar.members = []  # tarfile keeps every header it read: 100 MB a 200k frames
                 parts = PurePosixPath(info.name).parts
                 if not info.isfile() or not _is_frame(parts, member) or parts[-2] not in wanted:
                     continue
