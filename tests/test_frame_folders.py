@@ -372,3 +372,37 @@ def test_didemo_names_its_videos_by_file_name_and_a_local_archive_serves_them(tm
             member = f"video_ret/DiDeMo/{names[1]}/frame_{k + 1}.jpg"
             with Image.open(tar.extractfile(member)) as image:
                 np.testing.assert_array_equal(clip.frames[k], np.array(image))
+
+
+def test_json_annotation_shapes_read_as_datasets_reads_them(tmp_path):
+    """A list of rows, JSON lines and {"data": [rows]}: the rows ``datasets.load_dataset``
+    reads (the last with its field named); a bad line is named by its number, and a
+    dict of column lists (one row to ``datasets``) is no table of rows."""
+    import json
+
+    import datasets
+
+    from vidspace.datasets.hub import _records
+
+    rows = [{"video_id": f"v{i}", "caption": f"c{i}"} for i in range(3)]
+    wanted = {"id": "video_id", "caption": "caption"}
+    shapes = {
+        "list.json": (json.dumps(rows), {}),
+        "lines.jsonl": ("\n".join(map(json.dumps, rows)) + "\n", {}),
+        "field.json": (json.dumps({"data": rows}), {"field": "data"}),
+    }
+    for name, (text, kwargs) in shapes.items():
+        (tmp_path / name).write_text(text)
+        oracle = datasets.load_dataset(
+            "json", data_files=str(tmp_path / name), split="train", **kwargs
+        )
+        (got,) = list(_records(tmp_path / name, wanted))
+        assert got == oracle.select_columns(["video_id", "caption"]).to_list(), name
+    (tmp_path / "columns.json").write_text(json.dumps({k: [r[k] for r in rows] for k in rows[0]}))
+    with pytest.raises(ValueError, match="columns.json holds no table of rows"):
+        list(_records(tmp_path / "columns.json", wanted))
+    (tmp_path / "bad.jsonl").write_text(json.dumps(rows[0]) + "\n{not json\n")
+    with pytest.raises(ValueError, match="bad.jsonl line 2 is not JSON"):
+        list(_records(tmp_path / "bad.jsonl", wanted))
+    with pytest.raises(ValueError, match=r"columns \{'id': 'videoID'\} are not in list.json"):
+        list(_records(tmp_path / "list.json", {"id": "videoID"}))

@@ -371,13 +371,16 @@ def _records(file: Path, wanted: dict):
     except json.JSONDecodeError:
         data = None  # JSON lines named .json
     if data is None:
-        data = [json.loads(line) for line in text.splitlines() if line.strip()]
-    if isinstance(data, dict):  # {"data": [...]} or one column list per key
+        data = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            try:
+                data += [json.loads(line)] if line.strip() else []
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"hub: {file.name} line {n} is not JSON ({exc.msg})") from None
+    if isinstance(data, dict):  # {"data": [rows]}: the rows (datasets' json with field=)
         lists = [v for v in data.values() if isinstance(v, list)]
         if len(lists) == 1 and all(isinstance(r, dict) for r in lists[0]):
             data = lists[0]
-        elif lists and all(isinstance(v, list) for v in data.values()):
-            data = [dict(zip(data, r, strict=True)) for r in zip(*data.values(), strict=True)]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise ValueError(f"hub: {file.name} holds no table of rows (a list of objects)")
     _check_columns(file, set().union(*(r.keys() for r in data)) if data else set(), wanted)
