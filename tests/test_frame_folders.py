@@ -406,3 +406,19 @@ def test_json_annotation_shapes_read_as_datasets_reads_them(tmp_path):
         list(_records(tmp_path / "bad.jsonl", wanted))
     with pytest.raises(ValueError, match=r"columns \{'id': 'videoID'\} are not in list.json"):
         list(_records(tmp_path / "list.json", {"id": "videoID"}))
+
+
+def test_a_damaged_annotation_file_is_named(tmp_path):
+    from vidspace.datasets import download
+
+    data = tmp_path / "set"
+    data.mkdir()
+    (data / "test-00000-of-00001.parquet").write_bytes(b"PAR1 cut short")
+    raw = tmp_path / "raw"
+    with pytest.raises(ValueError, match=r"test-00000-of-00001.parquet is not a readable parquet"):
+        download("hub", {"path": str(data)}, 0, raw / "m.parquet", raw / "c", raw / "f", raw / "v")
+    assert not (raw / "m.parquet").exists() and not list((raw / "v").iterdir())
+    (data / "test-00000-of-00001.parquet").unlink()
+    (data / "test.json").write_bytes(b'[{"caption": "caf\xe9"}]')
+    with pytest.raises(ValueError, match="test.json is not UTF-8 text"):
+        download("hub", {"path": str(data)}, 0, raw / "m.parquet", raw / "c", raw / "f", raw / "v")

@@ -358,14 +358,25 @@ def _records(file: Path, wanted: dict):
     import pyarrow.parquet as pq
 
     if file.suffix == ".parquet":
-        parquet = pq.ParquetFile(file)
-        _check_columns(file, set(parquet.schema_arrow.names), wanted)
-        for group in range(parquet.num_row_groups):
-            yield parquet.read_row_group(group, columns=list(wanted.values())).to_pylist()
+        import pyarrow as pa
+
+        try:
+            parquet = pq.ParquetFile(file)
+            _check_columns(file, set(parquet.schema_arrow.names), wanted)
+            for group in range(parquet.num_row_groups):
+                yield parquet.read_row_group(group, columns=list(wanted.values())).to_pylist()
+        except (pa.ArrowException, OSError) as exc:
+            raise ValueError(
+                f"hub: {file} is not a readable parquet file ({exc}); a damaged download: "
+                "remove it from the cache and run again"
+            ) from exc
         return
     import json
 
-    text = file.read_text("utf-8")
+    try:
+        text = file.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"hub: {file} is not UTF-8 text (byte {exc.start})") from None
     try:
         data = json.loads(text) if file.suffix == ".json" else None
     except json.JSONDecodeError:
