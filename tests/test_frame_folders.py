@@ -250,6 +250,10 @@ def test_a_set_declared_by_its_dataset_card(tmp_path):
         download(
             "hub", {**options, "subset": "test_7k"}, 0, raw / "m", raw / "c", raw / "f", raw / "v"
         )
+    from vidspace.datasets.hub import _split_files
+
+    # no subset named and no default config among two: the files' names decide
+    assert _split_files(data, "test", None) == [data / "msrvtt_test_1k.json"]
     (data / "README.md").unlink()  # no card: the subset as a word of the file's name
     download("hub", options, 0, raw / "m.parquet", raw / "c.parquet", raw / "f.csv", raw / "v")
     assert pd.read_parquet(raw / "c.parquet")["caption"].tolist() == ["c7", "c8"]

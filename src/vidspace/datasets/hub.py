@@ -179,10 +179,15 @@ def _declared(root: Path, subset: str | None, split: str) -> list[str] | None:
     configs = meta.get("configs") if isinstance(meta, dict) else None
     if not isinstance(configs, list):
         return None
+    configs = [c for c in configs if isinstance(c, dict)]
+    known = [c.get("config_name", "default") for c in configs]
     name = subset or "default"
-    chosen = [c for c in configs if isinstance(c, dict) and c.get("config_name", "default") == name]
+    chosen = [c for c, n in zip(configs, known, strict=True) if n == name]
+    if not chosen and subset is None and len(configs) == 1:
+        chosen = configs  # one config: datasets loads it when none is named
     if not chosen:
-        known = [c.get("config_name", "default") for c in configs if isinstance(c, dict)]
+        if subset is None:
+            return None  # no default config: the files' names decide
         raise ValueError(f"hub: the dataset card has no config {name!r}; its configs: {known}")
     files = chosen[0].get("data_files")
     if isinstance(files, str) or (
