@@ -63,7 +63,9 @@ def measure(folder: str) -> None:
     videos = len(hub(out, options).manifest)
     seconds = time.perf_counter() - start
     status = Path("/proc/self/status").read_text().split("VmHWM:")[1]
-    print(json.dumps({"videos": videos, "seconds": seconds, "rss_mb": int(status.split()[0]) / 1024}))
+    print(
+        json.dumps({"videos": videos, "seconds": seconds, "rss_mb": int(status.split()[0]) / 1024})
+    )
 
 
 def main() -> None:
@@ -85,7 +87,9 @@ def main() -> None:
             f"{n * FRAMES / r['seconds']:.0f} frames/s written, "
             f"{2 * n * FRAMES / r['seconds']:.0f} archive members/s, peak RSS {r['rss_mb']:.0f} MB"
         )
-    print(f"peak RSS ratio 1,600 / 100 videos: {results[1600]['rss_mb'] / results[100]['rss_mb']:.2f}")
+    print(
+        f"peak RSS ratio 1,600 / 100 videos: {results[1600]['rss_mb'] / results[100]['rss_mb']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -290,12 +290,18 @@ def test_mmeb_v2_presets_name_what_they_need(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=f"revision {'e' * 40} of {FRAMES} is not in the local"):
         download("hub", options, 0, raw / "m.parquet", raw / "c.parquet", raw / "f.csv", raw / "v")
     assert not (raw / "m.parquet").exists() and not list((raw / "v").iterdir())
-    # a truncated archive is named
-    _hub_file(cache, FRAMES, REV_F, ARCHIVE, _archive({"v1": _frames(1, 3)}, "{set}/{id}")[:200])
+    # a truncated archive, and one with bytes changed inside (which tarfile's stream mode
+    # alone would read as a shorter archive, or pass on as other pixels), are named
+    whole = _archive({f"v{i}": _frames(i, 3) for i in range(4)}, "{set}/{id}")
+    damaged = bytearray(whole)
+    middle = len(whole) // 2
+    damaged[middle : middle + 64] = bytes(b ^ 0x5A for b in whole[middle : middle + 64])
     options["frames"] = {"revision": REV_F}
-    with pytest.raises(ValueError, match="video_ret.tar.gz is truncated or not a tar archive"):
-        download("hub", options, 0, raw / "m.parquet", raw / "c.parquet", raw / "f.csv", raw / "v")
-    assert not list((raw / "v").iterdir())
+    for data in (whole[:200], bytes(damaged)):
+        _hub_file(cache, FRAMES, REV_F, ARCHIVE, data)
+        with pytest.raises(ValueError, match="video_ret.tar.gz is truncated, corrupt or not a tar"):
+            download("hub", options, 0, raw / "m.parquet", raw / "c", raw / "f.csv", raw / "v")
+        assert not list((raw / "v").iterdir())
 
 
 def test_mmeb_v2_protocols_read_the_hosted_sets_without_a_data_deviation():
@@ -326,6 +332,22 @@ def test_mmeb_v2_protocols_read_the_hosted_sets_without_a_data_deviation():
         assert (
             f"data: someone/copy@aaaaaaa where the protocol reads {protocol.dataset_repo}" in found
         )
+    # what changes the clips or captions is named; a category column is not
+    from vidspace.analyses.published import _hosted_deviations
+
+    mmeb = {"preset": "mmeb-v2-msrvtt", "revision": REV_A, "frames": {"revision": REV_F}}
+    assert _hosted_deviations(get_protocol("mmeb-v2-msrvtt"), {**mmeb, "limit": 50}) == [
+        "data: limit 50 where the protocol reads None"
+    ]
+    changed = {**mmeb, "columns": {"category": "genre", "caption": "title"}, "captions": "all"}
+    assert _hosted_deviations(get_protocol("mmeb-v2-msrvtt"), changed) == [
+        "data: captions 'all' where the protocol reads 'first'",
+        "data: column caption 'title' where the protocol reads 'caption'",
+    ]
+    mteb = {"preset": "mteb-msrvtt", "frames": {"path": "/frames"}}
+    assert _hosted_deviations(get_protocol("mteb-msrvtt-t2v"), mteb) == [
+        "data: clips from a frames source where the protocol reads the videos"
+    ]
 
 
 def test_didemo_names_its_videos_by_file_name_and_a_local_archive_serves_them(tmp_path):
@@ -370,6 +392,7 @@ def test_didemo_names_its_videos_by_file_name_and_a_local_archive_serves_them(tm
     }
     failures = pd.read_csv(raw / "f.csv")
     assert failures["video_id"].tolist() == ["row000004"]  # named no video: no clip
+    assert failures["reason"][0] == "the row has no id and names no video"
     clip = read_clip(raw / manifest["path"][1], "uniform", 5)
     with tarfile.open(archive) as tar:
         for k in range(5):

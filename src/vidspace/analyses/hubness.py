@@ -81,8 +81,9 @@ def hubness_stats(counts: np.ndarray, k: int) -> dict:
 class Scored(NamedTuple):
     """A variant's evaluated rows and its (captions x videos) matrices as the retrieval
     stage ranks them: order keys per direction (t2v by rows, v2t by columns; a rescore
-    variant's binary shortlist re-ranked by its float scores) and the scores to show (the
-    float scores of a rescore variant, else the keys themselves)."""
+    variant's binary shortlist re-ranked by its float scores) and the scores to show (a
+    rescore variant's float cosine within the shortlist and its sign-code score beyond,
+    else the keys themselves)."""
 
     sub: dict
     t2v: np.ndarray
@@ -127,12 +128,12 @@ def variant_scores(path: str, split: str, rescore: bool = True) -> Scored | None
         @ np.asarray(l2_normalize(sub["rescore_video_emb"]), np.float64).T
     )
     top = int(meta["rescore"])
+    t2v, v2t = (rescored_keys(scores, exact, top, axis=a) for a in (1, 0))
+    # shown: the float cosine within the shortlist (what ordered it), the sign-code score
+    # beyond it (keys above every code score mark the shortlist)
+    above = scores.max()
     return Scored(
-        sub,
-        rescored_keys(scores, exact, top, axis=1),
-        rescored_keys(scores, exact, top, axis=0),
-        exact,
-        exact,
+        sub, t2v, v2t, np.where(t2v > above, exact, scores), np.where(v2t > above, exact, scores)
     )
 
 

@@ -114,15 +114,27 @@ def _hosted_deviations(protocol, options: dict) -> list[str]:
         out.append(f"data: {ours['repo']}@{ours['revision'][:7]} where the protocol reads {theirs}")
     (preset,) = protocol.data.get("hub", {}).get("preset", (None,))
     fixed = PRESETS.get(preset, {})
+    if not fixed:
+        return out
     expected = {
         "subset": fixed.get("subset"),
         "split": fixed.get("split"),
         "captions": fixed.get("captions", "all"),
-        "columns": {**DEFAULT_COLUMNS, **fixed.get("columns", {})},
+        "limit": None,
     }
     for key, want in expected.items():
-        if fixed and ours.get(key) != want:
+        if ours.get(key) != want:
             out.append(f"data: {key} {ours.get(key)!r} where the protocol reads {want!r}")
+    # the columns that choose clips and captions (a category column changes neither)
+    columns = {**DEFAULT_COLUMNS, **fixed.get("columns", {})}
+    for key in ("video", "caption", "id"):
+        if (ours["columns"].get(key) or None) != (columns.get(key) or None):
+            out.append(
+                f"data: column {key} {ours['columns'].get(key)!r} where the protocol reads "
+                f"{columns.get(key)!r}"
+            )
+    if "frames" not in fixed and ours.get("frames"):
+        out.append("data: clips from a frames source where the protocol reads the videos")
     if "frames" in fixed:
         frames = ours.get("frames") or {}
         want = fixed["frames"]

@@ -79,7 +79,7 @@ def from_tree(root: Path, member: str | None, wanted: set[str], staging: Path) -
             continue
         rel = Path(folder).relative_to(root).parts
         # the root's own name counts: frames.path may be the set's folder itself
-        parts = (root.resolve().name, *rel)
+        parts = (root.absolute().name, *rel)
         if not rel or rel[-1] not in wanted:
             continue
         if not any(_is_frame((*parts, f), member) for f in files):
@@ -95,45 +95,80 @@ def from_tree(root: Path, member: str | None, wanted: set[str], staging: Path) -
     return {vid: staging / slot(vid) for vid in found}
 
 
+def _decompressed(raw):
+    """The archive's tar stream, decompressed by the module that checks its checksum at
+    the end of the stream (gzip's CRC, bzip2's, xz's), by the file's magic bytes."""
+    import bz2
+
+    magic = raw.read(6)
+    raw.seek(0)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw)
+    if magic[:3] == b"BZh":
+        return bz2.BZ2File(raw)
+    if magic == b"\xfd7zXZ\x00":
+        return lzma.LZMAFile(raw)
+    return raw
+
+
 def from_archive(
     archive: Path, member: str | None, wanted: set[str], staging: Path
 ) -> dict[str, Path]:
-    """The wanted frame folders of a tar archive (any compression), streamed into
-    ``staging``; every other member is skipped unread. A truncated or corrupt archive is
-    an error that names it (nothing placed)."""
+    """The wanted frame folders of a tar archive (plain, gzip, bzip2 or xz), streamed
+    into ``staging``; every other member is skipped unread. The stream is read to its end
+    (its checksum checked, only padding after the tar's end): a truncated or corrupt
+    archive is an error that names it (nothing placed)."""
     found: dict[str, str] = {}
     written = 0
     try:
-        with tarfile.open(archive, mode="r|*") as tar:
-            for info in tar:
-                tar.members = []  # tarfile keeps every header it read: 100 MB a 200k frames
-                parts = PurePosixPath(info.name).parts
-                if not info.isfile() or not _is_frame(parts, member) or parts[-2] not in wanted:
-                    continue
-                vid = parts[-2]
-                where = "/".join(parts[:-1])
-                if found.setdefault(vid, where) != where:
-                    raise ValueError(
-                        f"frames: two folders named {vid!r} in {archive.name}: "
-                        f"{found[vid]} and {where} (name member: the set's folder)"
-                    )
-                folder = staging / slot(vid)
-                folder.mkdir(parents=True, exist_ok=True)
-                source = tar.extractfile(info)
-                with source, open(folder / parts[-1], "wb") as out:
-                    shutil.copyfileobj(source, out, 1 << 20)
-                written += 1
-                if written % 5000 == 0:
-                    logger.info("%s: %d frames of %d videos", archive.name, written, len(found))
+        with open(archive, "rb") as raw, _decompressed(raw) as stream:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                for info in tar:
+                    tar.members = []  # tarfile keeps every header it read: 100 MB a 200k frames
+                    written += _take(tar, info, member, wanted, staging, found, archive.name)
+                    if written and written % 5000 == 0:
+                        logger.info("%s: %d frames of %d videos", archive.name, written, len(found))
+            # tarfile stops at an end marker or at the first header it cannot read: what
+            # follows must be padding, and reading it to the end checks the checksum
+            while chunk := stream.read(1 << 20):
+                if chunk.strip(b"\0"):
+                    raise tarfile.ReadError("data after the end of the archive (a damaged header)")
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as exc:
         # reading failed (a disk that fills while writing raises its own OSError)
         for vid in found:
             shutil.rmtree(staging / slot(vid), ignore_errors=True)
         raise ValueError(
-            f"frames: {archive.name} is truncated or not a tar archive: {exc}"
+            f"frames: {archive.name} is truncated, corrupt or not a tar archive: {exc}"
         ) from exc
+    except OSError as exc:
+        if "Invalid data stream" not in str(exc):  # bz2's corrupt data; a full disk is not
+            raise
+        for vid in found:
+            shutil.rmtree(staging / slot(vid), ignore_errors=True)
+        raise ValueError(f"frames: {archive.name} is corrupt: {exc}") from exc
     logger.info("%s: %d frames of %d videos", archive.name, written, len(found))
     return {vid: staging / slot(vid) for vid in found}
+
+
+def _take(tar, info, member, wanted, staging: Path, found: dict, name: str) -> int:
+    """Write ``info`` into its folder in ``staging`` when it is a frame of a wanted folder
+    below ``member`` (1), else skip it (0); two folders of one name are an error."""
+    parts = PurePosixPath(info.name).parts
+    if not info.isfile() or not _is_frame(parts, member) or parts[-2] not in wanted:
+        return 0
+    vid = parts[-2]
+    where = "/".join(parts[:-1])
+    if found.setdefault(vid, where) != where:
+        raise ValueError(
+            f"frames: two folders named {vid!r} in {name}: "
+            f"{found[vid]} and {where} (name member: the set's folder)"
+        )
+    folder = staging / slot(vid)
+    folder.mkdir(parents=True, exist_ok=True)
+    source = tar.extractfile(info)
+    with source, open(folder / parts[-1], "wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+    return 1
 
 
 def _hub_archive(source: dict, free_dir: Path) -> Path:

@@ -183,13 +183,16 @@ def _declared(root: Path, subset: str | None, split: str) -> list[str] | None:
     known = [c.get("config_name", "default") for c in configs]
     name = subset or "default"
     chosen = [c for c, n in zip(configs, known, strict=True) if n == name]
-    if not chosen and subset is None and len(configs) == 1:
-        chosen = configs  # one config: datasets loads it when none is named
+    if subset is None:  # as datasets picks one: marked default, named default, or the only
+        chosen = [c for c in configs if c.get("default") is True] or chosen
+        chosen = chosen or (configs if len(configs) == 1 else [])
     if not chosen:
         if subset is None:
             return None  # no default config: the files' names decide
         raise ValueError(f"hub: the dataset card has no config {name!r}; its configs: {known}")
     files = chosen[0].get("data_files")
+    if files is None and chosen[0].get("data_dir"):  # the files' names decide, in that folder
+        return [f"{str(chosen[0]['data_dir']).strip('/')}/*{split}*"]
     if isinstance(files, str) or (
         isinstance(files, list) and not any(isinstance(f, dict) for f in files)
     ):
@@ -514,6 +517,8 @@ def _clips(rows: list[dict], ids: list[str | None], video_dir: Path) -> Download
     clips: dict[str, dict] = {}
     for n, (row, vid) in enumerate(zip(rows, ids, strict=True)):
         try:
+            if vid is None and row["id"] is None and row["name"] is None:
+                raise ValueError("the row has no id and names no video")
             check_video_id(vid)
         except ValueError as exc:
             failures.append({"video_id": f"row{n:06d}", "stage": "annotations", "reason": str(exc)})
