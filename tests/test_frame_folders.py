@@ -250,10 +250,10 @@ def test_a_set_declared_by_its_dataset_card(tmp_path):
         download(
             "hub", {**options, "subset": "test_7k"}, 0, raw / "m", raw / "c", raw / "f", raw / "v"
         )
-    from vidspace.datasets.hub import _split_files
+    from vidspace.datasets.hub_files import split_files
 
     # no subset named and no default config among two: the files' names decide
-    assert _split_files(data, "test", None) == [data / "msrvtt_test_1k.json"]
+    assert split_files(data, "test", None) == [data / "msrvtt_test_1k.json"]
     (data / "README.md").unlink()  # no card: the subset as a word of the file's name
     download("hub", options, 0, raw / "m.parquet", raw / "c.parquet", raw / "f.csv", raw / "v")
     assert pd.read_parquet(raw / "c.parquet")["caption"].tolist() == ["c7", "c8"]
@@ -409,7 +409,7 @@ def test_json_annotation_shapes_read_as_datasets_reads_them(tmp_path):
 
     import datasets
 
-    from vidspace.datasets.hub import _records
+    from vidspace.datasets.hub_files import read_records
 
     rows = [{"video_id": f"v{i}", "caption": f"c{i}"} for i in range(3)]
     wanted = {"id": "video_id", "caption": "caption"}
@@ -423,16 +423,16 @@ def test_json_annotation_shapes_read_as_datasets_reads_them(tmp_path):
         oracle = datasets.load_dataset(
             "json", data_files=str(tmp_path / name), split="train", **kwargs
         )
-        (got,) = list(_records(tmp_path / name, wanted))
+        (got,) = list(read_records(tmp_path / name, wanted))
         assert got == oracle.select_columns(["video_id", "caption"]).to_list(), name
     (tmp_path / "columns.json").write_text(json.dumps({k: [r[k] for r in rows] for k in rows[0]}))
     with pytest.raises(ValueError, match="columns.json holds no table of rows"):
-        list(_records(tmp_path / "columns.json", wanted))
+        list(read_records(tmp_path / "columns.json", wanted))
     (tmp_path / "bad.jsonl").write_text(json.dumps(rows[0]) + "\n{not json\n")
     with pytest.raises(ValueError, match="bad.jsonl line 2 is not JSON"):
-        list(_records(tmp_path / "bad.jsonl", wanted))
+        list(read_records(tmp_path / "bad.jsonl", wanted))
     with pytest.raises(ValueError, match=r"columns \{'id': 'videoID'\} are not in list.json"):
-        list(_records(tmp_path / "list.json", {"id": "videoID"}))
+        list(read_records(tmp_path / "list.json", {"id": "videoID"}))
 
 
 def test_a_damaged_annotation_file_is_named(tmp_path):
