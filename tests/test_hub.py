@@ -59,6 +59,15 @@ def _rows(tmp_path, n=5, broken=()):
     return rows
 
 
+def _load(tmp_path, options: dict):
+    """The download stage on ``options``: its folder, manifest and captions."""
+    from vidspace.datasets import download
+
+    raw = tmp_path / "raw"
+    download("hub", options, 0, raw / "m.parquet", raw / "c.parquet", raw / "f.csv", raw / "v")
+    return raw, pd.read_parquet(raw / "m.parquet"), pd.read_parquet(raw / "c.parquet")
+
+
 def _workflow(work_dir, monkeypatch, options: dict, cache):
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -131,10 +140,8 @@ def test_rows_of_one_clip_become_its_captions_and_an_empty_split_is_named(tmp_pa
     clip = {"bytes": rows[0]["video"]["bytes"], "path": "video7010.mp4"}
     rows.append({"video": clip, "caption": "the same clip, said otherwise", "genre": "left"})
     data = hub_dataset(tmp_path, rows)
-    raw = tmp_path / "raw"
     options = {"path": str(data.parent), "columns": {"id": "genre"}}
-    download("hub", options, 0, raw / "m.parquet", raw / "c.parquet", raw / "f.csv", raw / "v")
-    manifest, captions = pd.read_parquet(raw / "m.parquet"), pd.read_parquet(raw / "c.parquet")
+    raw, manifest, captions = _load(tmp_path, options)
     assert manifest["video_id"].tolist() == ["left", "right"]
     assert captions[captions["video_id"] == "left"]["caption"].tolist() == [
         "a red circle moves left",
@@ -214,7 +221,6 @@ def test_the_mmeb_instruction_preset_follows_a_hosted_copy_to_its_set():
 
 def test_ids_from_a_column_bad_ids_and_rows_without_video_lose_only_themselves(tmp_path):
     from vidspace.core.io import read_failures
-    from vidspace.datasets import download
 
     a, b = _clip_bytes(tmp_path, 0), _clip_bytes(tmp_path, 1)
     none = {"bytes": None, "path": None}
@@ -227,10 +233,8 @@ def test_ids_from_a_column_bad_ids_and_rows_without_video_lose_only_themselves(t
         {"video": none, "caption": "nothing", "vid": "e"},
     ]
     data = hub_dataset(tmp_path, rows)
-    raw = tmp_path / "raw"
     options = {"path": str(data.parent), "columns": {"id": "vid"}}
-    download("hub", options, 0, raw / "m.parquet", raw / "c.parquet", raw / "f.csv", raw / "v")
-    manifest, captions = pd.read_parquet(raw / "m.parquet"), pd.read_parquet(raw / "c.parquet")
+    raw, manifest, captions = _load(tmp_path, options)
     # an id that looks like a staging name keeps its own video (staging is a separate folder)
     assert manifest["video_id"].tolist() == ["row000001", "b"]
     assert (raw / "v" / "row000001.mp4").read_bytes() == a and (
@@ -249,7 +253,6 @@ def test_ids_from_a_column_bad_ids_and_rows_without_video_lose_only_themselves(t
 
 
 def test_file_names_that_collide_once_made_safe_fall_back_to_row_numbers(tmp_path):
-    from vidspace.datasets import download
 
     clip = _clip_bytes(tmp_path, 0)
     rows = [
@@ -257,6 +260,5 @@ def test_file_names_that_collide_once_made_safe_fall_back_to_row_numbers(tmp_pat
         {"video": {"bytes": clip, "path": "a_b.mp4"}, "caption": "two"},
     ]
     data = hub_dataset(tmp_path, rows)
-    raw = tmp_path / "raw"
-    download("hub", {"path": str(data.parent)}, 0, raw / "m", raw / "c", raw / "f", raw / "v")
-    assert pd.read_parquet(raw / "m")["video_id"].tolist() == ["row000000", "row000001"]
+    _, manifest, _ = _load(tmp_path, {"path": str(data.parent)})
+    assert manifest["video_id"].tolist() == ["row000000", "row000001"]

@@ -59,31 +59,19 @@ def _browsed_captions(captions, ranks: dict[str, dict], seed: int) -> tuple[list
     return rows, total
 
 
-def _top_k(path: str, split: str) -> tuple[dict, np.ndarray, np.ndarray] | None:
-    """(evaluated rows, order keys, shown scores) of a variant's captions x videos, as the
-    retrieval stage orders them (:func:`vidspace.analyses.hubness.variant_scores`); None
-    when it ranks nothing."""
-    from vidspace.analyses.hubness import variant_scores
-
-    scored = variant_scores(path, split)
-    if scored is None:
-        return None
-    return scored.sub, scored.t2v, scored.t2v_shown
-
-
 def _variant_entry(
     path: str, ranks: dict, split: str, caption_row: dict[str, int], video_row: dict[str, int]
 ) -> dict:
     """One variant's browser data over the browsed captions (``caption_row``: id -> its
     position): flat top-K video positions and scores, and the true video's rank."""
-    from vidspace.analyses.hubness import ranked_first
+    from vidspace.analyses.hubness import ranked_first, variant_scores
 
     if "skipped" in ranks:
         return {"absent": f"retrieval skipped: {ranks['skipped']}"}
-    found = _top_k(path, split)
-    if found is None:
+    scored = variant_scores(path, split)  # in the retrieval stage's order
+    if scored is None:
         return {"absent": "nothing ranked"}
-    sub, keys, shown = found
+    sub, keys, shown = scored.sub, scored.t2v, scored.t2v_shown
     text_ids = list(map(str, sub["text_ids"]))
     if text_ids != list(map(str, ranks["text_ids"])):
         raise ValueError(f"{path}: its ranks file ranks other captions: rerun retrieval")
